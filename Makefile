@@ -1,0 +1,43 @@
+# The front door: `make serve` and `make test` set everything up on a fresh machine.
+PYTHON ?= python3
+VENV   ?= .venv
+PORT   ?= 3000
+HOST   ?= 127.0.0.1
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed-$(shell cksum < pyproject.toml | cut -d' ' -f1)
+
+.DEFAULT_GOAL := help
+.PHONY: help install models train serve test test-unit test-integration load-test clean
+
+help: ## List the targets
+	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e ".[dev]"
+	rm -f $(VENV)/.installed-* && touch $@
+
+install: $(STAMP) ## Create .venv and install the pinned dependencies
+
+models: install ## Train the models the store lacks (pinned in models.lock.json)
+	$(BIN)/python -m train
+
+train: install ## Retrain both models and pin the new versions
+	$(BIN)/python -m train --all
+
+serve: models ## Install, train if needed, and serve on http://$(HOST):$(PORT)
+	$(BIN)/bentoml serve service:WineQuality --host $(HOST) --port $(PORT)
+
+test: install ## Install and run the whole test suite
+	$(BIN)/python -m pytest
+
+test-unit: install ## Only the tests that need no server
+	$(BIN)/python -m pytest -m "not integration and not load"
+
+load-test: install ## Serve on a free port, run locust headless, write reports to results/
+	$(BIN)/python -m load_tests.run
+
+clean: ## Remove caches and reports (not the venv or the model store)
+	rm -rf .pytest_cache results build *.egg-info
+	find . -name __pycache__ -prune -exec rm -rf {} +

@@ -1,0 +1,116 @@
+"""The Bento service: one service per model, each with adaptive batching, behind one JSON entry service."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import bentoml
+import numpy as np
+from bentoml.models import BentoModel
+
+from wine_quality.payloads import BatchPrediction, ModelsDescription, Prediction, RowPrediction, batch_request
+from wine_quality.registry import ModelStoreError, Predictor, ServedModel, load_predictor, served_models
+from wine_quality.schema import Wine
+from wine_quality.settings import get_settings
+
+SETTINGS = get_settings()
+try:
+    # Resolved once, from pins: a model saved later does not replace the served one.
+    SERVED: dict[str, ServedModel] = served_models(SETTINGS)
+except ModelStoreError as exc:
+    raise SystemExit(f"wine-quality: cannot serve: {exc}") from None
+
+BatchRequest = batch_request(SETTINGS.max_rows_per_request)
+
+# Upstream #5540: a caller recycling its client session mid-flight fails requests; never recycle.
+STEADY_CONNECTION = {"max_requests": 2**62, "max_age": 1e12}
+MODEL_SERVICE = {
+    "workers": 1,
+    "traffic": {"timeout": SETTINGS.request_timeout_s},
+    "logging": {"access": {"enabled": False}},
+}
+BATCHING = {"batchable": True, "batch_dim": 0, "max_batch_size": SETTINGS.max_batch_size}
+
+
+class ModelService:
+    """What each model service does; subclasses name the model kind and its pinned store entry."""
+
+    kind: str
+    bento_model: Any
+    predictor: Predictor
+
+    @bentoml.api(**BATCHING, max_latency_ms=SETTINGS.max_latency_ms)
+    def predict(self, rows: np.ndarray) -> np.ndarray:
+        """Adaptive batching joins concurrent single-row calls into one array."""
+        return self.predictor(rows)
+
+    @bentoml.api
+    def predict_rows(self, rows: np.ndarray) -> np.ndarray:
+        """A whole batch request, predicted in one call."""
+        return self.predictor(rows)
+
+
+@bentoml.service(name="wine_quality_sklearn", runner_connection=STEADY_CONNECTION, **MODEL_SERVICE)
+class SklearnModel(ModelService):
+    kind = "sklearn"
+    bento_model = BentoModel(SERVED["sklearn"].tag)
+
+    def __init__(self) -> None:
+        self.predictor = load_predictor(self.kind, self.bento_model)
+
+
+@bentoml.service(name="wine_quality_torch", runner_connection=STEADY_CONNECTION, **MODEL_SERVICE)
+class TorchModel(ModelService):
+    kind = "torch"
+    bento_model = BentoModel(SERVED["torch"].tag)
+
+    def __init__(self) -> None:
+        import torch  # only this service's process pays for torch
+
+        torch.set_num_threads(SETTINGS.torch_threads)
+        self.predictor = load_predictor(self.kind, self.bento_model)
+
+
+@bentoml.service(name="wine_quality", workers=1, traffic={"timeout": SETTINGS.request_timeout_s})
+class WineQuality:
+    """Predict a wine's quality grade (0-10) from its 11 physicochemical measurements."""
+
+    sklearn = bentoml.depends(SklearnModel)
+    torch = bentoml.depends(TorchModel)
+
+    async def _one(self, kind: str, wine: Wine) -> Prediction:
+        rows = np.array([wine.as_row()])
+        quality = await getattr(self, kind).to_async.predict(rows)
+        served = SERVED[kind]
+        return Prediction(
+            quality=float(quality[0]), model=served.tag, outside_training_range=served.outside_training_range(rows)[0]
+        )
+
+    @bentoml.api(route="/predict")
+    async def predict(self, wine: Wine, /) -> Prediction:
+        """Grade one wine with the scikit-learn model (the seed's payload)."""
+        return await self._one("sklearn", wine)
+
+    @bentoml.api(route="/predict_net")
+    async def predict_net(self, wine: Wine, /) -> Prediction:
+        """Grade one wine with the PyTorch model (the seed's payload)."""
+        return await self._one("torch", wine)
+
+    @bentoml.api(route="/predict_batch")
+    async def predict_batch(self, request: BatchRequest, /) -> BatchPrediction:  # type: ignore[valid-type]
+        """Grade many wines with the chosen model, in one call to that model's service."""
+        rows = np.array([wine.as_row() for wine in request.samples])
+        qualities = await getattr(self, request.model).to_async.predict_rows(rows)
+        served = SERVED[request.model]
+        outside = served.outside_training_range(rows)
+        return BatchPrediction(
+            model=served.tag,
+            predictions=[
+                RowPrediction(quality=float(q), outside_training_range=o) for q, o in zip(qualities, outside, strict=True)
+            ],
+        )
+
+    @bentoml.api(route="/models")
+    async def models(self) -> ModelsDescription:
+        """The served model versions: tag, creation time, metrics, features, training data checksum."""
+        return ModelsDescription(models={kind: served.describe() for kind, served in SERVED.items()})

@@ -1,0 +1,56 @@
+"""The JSON shapes of the HTTP API, other than the wine sample itself (see schema.Wine)."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, create_model
+
+from wine_quality.schema import EXAMPLE, Wine
+
+ModelKindName = Literal["sklearn", "torch"]
+
+
+class Prediction(BaseModel):
+    """One predicted grade, the model version that made it, and what it had not seen in training."""
+
+    quality: float = Field(description="predicted grade on the 0-10 scale")
+    model: str = Field(description="tag of the model version that answered")
+    outside_training_range: list[str] = Field(
+        description="features whose value lies outside the range the model was trained on (still predicted)"
+    )
+
+
+class RowPrediction(BaseModel):
+    """One row's answer within a batch."""
+
+    quality: float
+    outside_training_range: list[str]
+
+
+class BatchPrediction(BaseModel):
+    """Grades for a batch, in the order the samples were sent."""
+
+    model: str = Field(description="tag of the model version that answered")
+    predictions: list[RowPrediction]
+
+
+class BatchRequestBase(BaseModel):
+    """Many samples and the model to predict them with."""
+
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"example": {"model": "sklearn", "samples": [EXAMPLE]}})
+
+
+def batch_request(max_rows: int) -> type[BatchRequestBase]:
+    """The batch request shape, with the row limit taken from the settings."""
+    fields: dict[str, Any] = {
+        "model": (ModelKindName, Field(description="which model predicts: sklearn or torch")),
+        "samples": (list[Wine], Field(min_length=1, max_length=max_rows, description=f"1 to {max_rows} samples")),
+    }
+    return create_model("BatchRequest", __base__=BatchRequestBase, **fields)
+
+
+class ModelsDescription(BaseModel):
+    """The served model versions and what they were trained on."""
+
+    models: dict[str, dict[str, Any]]

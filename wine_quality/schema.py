@@ -1,0 +1,108 @@
+"""The one definition of the wine features: names, order, units, physical bounds and an example."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Annotated, Any
+
+from pydantic import BaseModel, ConfigDict, Field, create_model, model_validator
+
+
+@dataclass(frozen=True)
+class Feature:
+    """One physicochemical measurement, as named in the data files and in the JSON payloads."""
+
+    name: str  # the seed's JSON name and the CSV header, spaces included
+    field: str  # the Python attribute name
+    unit: str
+    low: float  # physically possible range, inclusive: a value outside it is refused, not predicted
+    high: float
+    description: str
+
+
+FEATURES: tuple[Feature, ...] = (
+    Feature("fixed acidity", "fixed_acidity", "g(tartaric acid)/dm3", 0.0, 100.0, "non-volatile acids"),
+    Feature("volatile acidity", "volatile_acidity", "g(acetic acid)/dm3", 0.0, 20.0, "acetic acid"),
+    Feature("citric acid", "citric_acid", "g/dm3", 0.0, 20.0, "citric acid"),
+    Feature("residual sugar", "residual_sugar", "g/dm3", 0.0, 1000.0, "sugar left after fermentation"),
+    Feature("chlorides", "chlorides", "g(sodium chloride)/dm3", 0.0, 20.0, "salt"),
+    Feature("free sulfur dioxide", "free_sulfur_dioxide", "mg/dm3", 0.0, 2000.0, "free form of SO2"),
+    Feature("total sulfur dioxide", "total_sulfur_dioxide", "mg/dm3", 0.0, 2000.0, "free and bound SO2"),
+    Feature("density", "density", "g/cm3", 0.5, 1.5, "density"),
+    Feature("pH", "pH", "pH", 0.0, 14.0, "acidity on the pH scale"),
+    Feature("sulphates", "sulphates", "g(potassium sulphate)/dm3", 0.0, 20.0, "potassium sulphate"),
+    Feature("alcohol", "alcohol", "% vol", 0.0, 100.0, "alcohol by volume"),
+)
+
+FEATURE_NAMES: tuple[str, ...] = tuple(f.name for f in FEATURES)
+TARGET = "quality"
+TARGET_LOW, TARGET_HIGH = 0, 10
+
+# The first row of the red file: the seed README's curl payload (its answer there: 5.06 and 5.15).
+EXAMPLE: dict[str, float] = {
+    "fixed acidity": 7.4,
+    "volatile acidity": 0.7,
+    "citric acid": 0.0,
+    "residual sugar": 1.9,
+    "chlorides": 0.076,
+    "free sulfur dioxide": 11.0,
+    "total sulfur dioxide": 34.0,
+    "density": 0.9978,
+    "pH": 3.51,
+    "sulphates": 0.56,
+    "alcohol": 9.4,
+}
+
+
+def cross_field_problem(values: dict[str, float]) -> str | None:
+    """Say what is impossible about a sample as a whole, or None."""
+    if values["free sulfur dioxide"] > values["total sulfur dioxide"]:
+        return "free sulfur dioxide cannot exceed total sulfur dioxide"
+    return None
+
+
+class _WineBase(BaseModel):
+    # strict: a string "7.4" or a boolean is refused rather than coerced; extra fields are refused, not dropped
+    model_config = ConfigDict(extra="forbid", strict=True, populate_by_name=False, frozen=True)
+
+    @model_validator(mode="after")
+    def _consistent(self) -> _WineBase:
+        problem = cross_field_problem(self.as_dict())
+        if problem:
+            raise ValueError(problem)
+        return self
+
+    def as_dict(self) -> dict[str, float]:
+        """The sample keyed by the feature names, in schema order."""
+        return {f.name: getattr(self, f.field) for f in FEATURES}
+
+    def as_row(self) -> list[float]:
+        """The sample as a list of floats in schema order."""
+        return [getattr(self, f.field) for f in FEATURES]
+
+
+def _field(feature: Feature) -> Any:
+    return (
+        Annotated[
+            float,
+            Field(
+                alias=feature.name,
+                ge=feature.low,
+                le=feature.high,
+                allow_inf_nan=False,
+                description=f"{feature.description} ({feature.unit})",
+                json_schema_extra={"example": EXAMPLE[feature.name]},
+            ),
+        ],
+        ...,
+    )
+
+
+Wine = create_model(  # type: ignore[call-overload]
+    "Wine",
+    __base__=_WineBase,
+    __doc__="One wine sample: the 11 measurements, keyed by the seed's JSON names.",
+    **{f.field: _field(f) for f in FEATURES},
+)
+Wine.model_config["json_schema_extra"] = {"example": EXAMPLE}
+Wine.model_rebuild(force=True)
