@@ -1,0 +1,87 @@
+"""Start and stop a real `bentoml serve` on a free port: for tests, load tests and benchmarks."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+
+from wine_quality.settings import PROJECT_ROOT
+
+
+def free_port() -> int:
+    """A TCP port that nothing listens on now."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@dataclass
+class Server:
+    """A running `bentoml serve` and what it took to get it ready."""
+
+    url: str
+    process: subprocess.Popen[bytes]
+    seconds_to_ready: float
+    log: Path
+
+    def client(self) -> httpx.Client:
+        """An HTTP client for this server."""
+        return httpx.Client(base_url=self.url, timeout=30)
+
+    def stop(self) -> None:
+        """Stop the server and every worker process it started."""
+        if self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGTERM)
+            try:
+                self.process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.process.pid, signal.SIGKILL)
+                self.process.wait()
+
+
+def start_server(
+    target: str = "service:WineQuality",
+    env: dict[str, str] | None = None,
+    timeout: float = 120.0,
+    log_dir: Path | None = None,
+) -> Server:
+    """Start `bentoml serve TARGET` on a free loopback port and wait for /readyz.
+
+    Raises RuntimeError with the server's log if it exits or is not ready in time.
+    """
+    port = free_port()
+    fd, name = tempfile.mkstemp(prefix="bentoml-serve-", suffix=".log", dir=log_dir)
+    log = Path(name)
+    bentoml = str(Path(sys.executable).with_name("bentoml"))
+    started = time.monotonic()
+    process = subprocess.Popen(
+        [bentoml, "serve", target, "--host", "127.0.0.1", "--port", str(port)],
+        cwd=PROJECT_ROOT,
+        env={**os.environ, **(env or {})},
+        stdout=fd,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    os.close(fd)
+    server = Server(f"http://127.0.0.1:{port}", process, 0.0, log)
+    while time.monotonic() - started < timeout:
+        if process.poll() is not None:
+            raise RuntimeError(f"bentoml serve exited with {process.returncode}:\n{log.read_text()}")
+        try:
+            if httpx.get(f"{server.url}/readyz", timeout=1).status_code == 200:
+                server.seconds_to_ready = time.monotonic() - started
+                return server
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.1)
+    server.stop()
+    raise RuntimeError(f"bentoml serve was not ready in {timeout} s:\n{log.read_text()}")
