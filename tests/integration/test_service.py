@@ -1,0 +1,206 @@
+"""The real service (`bentoml serve` on a free port, temporary model store): answers, errors and endpoints."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import math
+import re
+
+import bentoml
+import httpx
+import numpy as np
+import pytest
+
+from wine_quality.data import RED, file_sha256, load_wines
+from wine_quality.devserver import Server
+from wine_quality.registry import load_predictor
+from wine_quality.schema import EXAMPLE, FEATURE_NAMES
+
+pytestmark = pytest.mark.integration
+JSON = {"Content-Type": "application/json"}
+
+
+def real_rows(n: int) -> list[dict[str, float]]:
+    frame = load_wines(RED).drop_duplicates().head(n)
+    return [{name: float(row[name]) for name in FEATURE_NAMES} for _, row in frame.iterrows()]
+
+
+def direct(kind: str, tag: str, rows: list[dict[str, float]]) -> np.ndarray:
+    """What the saved model answers when called directly, outside the service."""
+    x = np.array([[r[name] for name in FEATURE_NAMES] for r in rows])
+    return load_predictor(kind, bentoml.models.get(tag))(x)
+
+
+@pytest.mark.parametrize(("route", "kind"), [("/predict", "sklearn"), ("/predict_net", "torch")])
+def test_the_seed_curl_payload_is_answered(
+    client: httpx.Client, trained: dict[str, dict[str, object]], route: str, kind: str
+) -> None:
+    """The seed README's exact JSON gets a grade from the pinned model, equal to calling that model directly."""
+    body = json.dumps(EXAMPLE)  # the seed's curl body, spaces in the names
+    answer = client.post(route, content=body, headers=JSON)
+    assert answer.status_code == 200, answer.text
+    data = answer.json()
+    tag = str(trained[kind]["tag"])
+    assert data["model"] == tag
+    assert data["outside_training_range"] == []
+    assert 4.0 < data["quality"] < 6.5  # the seed answered 5.06 and 5.15 for this wine, graded 5
+    assert data["quality"] == pytest.approx(float(direct(kind, tag, [EXAMPLE])[0]), abs=1e-6)
+
+
+@pytest.mark.parametrize("kind", ["sklearn", "torch"])
+def test_batch_answers_in_order_and_equal_to_single_predictions(
+    client: httpx.Client, trained: dict[str, dict[str, object]], kind: str
+) -> None:
+    """A batch of real rows is answered in order, each equal to its single prediction and to the model itself."""
+    rows = real_rows(25)
+    answer = client.post("/predict_batch", json={"model": kind, "samples": rows})
+    assert answer.status_code == 200, answer.text
+    data = answer.json()
+    assert data["model"] == trained[kind]["tag"]
+    batch = [p["quality"] for p in data["predictions"]]
+    route = "/predict" if kind == "sklearn" else "/predict_net"
+    singles = [client.post(route, json=row).json()["quality"] for row in rows]
+    assert batch == pytest.approx(singles, abs=1e-5)
+    assert batch == pytest.approx(list(direct(kind, str(trained[kind]["tag"]), rows)), abs=1e-5)
+    assert len(set(np.round(batch, 6))) > 5  # real, different wines get different grades
+
+
+def _counter(metrics: str, service: str, endpoint: str) -> float:
+    pattern = rf'bentoml_service_request_total\{{endpoint="{endpoint}",http_response_code="200",[^}}]*service_name="{service}"[^}}]*\}} ([0-9.]+)'
+    match = re.search(pattern, metrics)
+    return float(match.group(1)) if match else 0.0
+
+
+def test_a_batch_request_reaches_its_model_service_as_one_call(client: httpx.Client) -> None:
+    """50 rows cost the torch service one request, not 50."""
+    before = client.get("/metrics").text
+    assert client.post("/predict_batch", json={"model": "torch", "samples": real_rows(50)}).status_code == 200
+    after = client.get("/metrics").text
+    assert _counter(after, "wine_quality_torch", "/predict_rows") - _counter(before, "wine_quality_torch", "/predict_rows") == 1
+    assert _counter(after, "wine_quality_torch", "/predict") == _counter(before, "wine_quality_torch", "/predict")
+
+
+def test_a_sample_outside_the_training_range_is_predicted_and_flagged(client: httpx.Client) -> None:
+    """Alcohol 15.5 % (training max 14.9) is still graded, and the answer names alcohol."""
+    answer = client.post("/predict", json={**EXAMPLE, "alcohol": 15.5, "sulphates": 0.2})
+    assert answer.status_code == 200
+    assert answer.json()["outside_training_range"] == ["sulphates", "alcohol"]
+    assert 0.0 <= answer.json()["quality"] <= 10.0
+
+
+BAD_BODIES = [
+    ("missing field", {k: v for k, v in EXAMPLE.items() if k != "pH"}, "pH", "Field required"),
+    ("extra field", {**EXAMPLE, "colour": 1.0}, "colour", "Extra inputs are not permitted"),
+    ("string number", {**EXAMPLE, "alcohol": "9.4"}, "alcohol", "valid number"),
+    ("boolean", {**EXAMPLE, "density": True}, "density", "valid number"),
+    ("null", {**EXAMPLE, "density": None}, "density", "valid number"),
+    ("negative", {**EXAMPLE, "chlorides": -0.1}, "chlorides", "greater than or equal to 0"),
+    ("impossible pH", {**EXAMPLE, "pH": 15}, "pH", "less than or equal to 14"),
+    ("free above total", {**EXAMPLE, "free sulfur dioxide": 50.0}, "", "free sulfur dioxide cannot exceed total"),
+]
+
+
+@pytest.mark.parametrize("route", ["/predict", "/predict_net"])
+@pytest.mark.parametrize(("case", "body", "field", "problem"), BAD_BODIES, ids=[c[0] for c in BAD_BODIES])
+def test_bad_input_gets_a_400_naming_the_field_and_problem(
+    client: httpx.Client, route: str, case: str, body: dict[str, object], field: str, problem: str
+) -> None:
+    """Each malformed sample is refused with 400, the field in `loc` and the reason in `msg`."""
+    answer = client.post(route, json=body)
+    assert answer.status_code == 400, answer.text
+    errors = answer.json()["detail"]
+    assert any((field in e["loc"] if field else True) and problem in e["msg"] for e in errors), errors
+
+
+@pytest.mark.parametrize(
+    ("raw", "problem"),
+    [
+        (json.dumps(EXAMPLE).replace("9.4", "NaN"), "finite number"),
+        (json.dumps(EXAMPLE).replace("9.4", "Infinity"), "finite number"),
+        (json.dumps(EXAMPLE)[:-5], "Invalid JSON"),
+        ("[1, 2]", "Input should be an object"),
+        ("", "Field required"),
+    ],
+    ids=["NaN", "Infinity", "truncated JSON", "array", "empty body"],
+)
+def test_raw_bodies_that_are_not_a_valid_sample_get_a_400(client: httpx.Client, raw: str, problem: str) -> None:
+    """NaN, Infinity, malformed JSON, a non-object and an empty body are refused with 400, never a 5xx."""
+    answer = client.post("/predict", content=raw, headers=JSON)
+    assert answer.status_code == 400, answer.text
+    assert any(problem in e["msg"] for e in answer.json()["detail"])
+
+
+def test_batch_errors_name_the_row_and_field(client: httpx.Client) -> None:
+    """A bad row in a batch is refused with its index; an unknown model name is refused."""
+    rows = real_rows(3)
+    rows[2] = {**rows[2], "pH": -1}
+    answer = client.post("/predict_batch", json={"model": "sklearn", "samples": rows})
+    assert answer.status_code == 400
+    assert ["samples", 2, "pH"] in [e["loc"] for e in answer.json()["detail"]]
+    answer = client.post("/predict_batch", json={"model": "xgboost", "samples": real_rows(1)})
+    assert answer.status_code == 400 and answer.json()["detail"][0]["loc"] == ["model"]
+    answer = client.post("/predict_batch", json={"model": "torch", "samples": []})
+    assert answer.status_code == 400 and answer.json()["detail"][0]["loc"] == ["samples"]
+
+
+def test_the_row_limit_is_enforced_with_a_400(client: httpx.Client) -> None:
+    """More rows than WINE_MAX_ROWS_PER_REQUEST (10,000 by default) are refused, naming samples."""
+    from wine_quality.settings import Settings
+
+    limit = Settings().max_rows_per_request
+    answer = client.post("/predict_batch", json={"model": "sklearn", "samples": [EXAMPLE] * (limit + 1)})
+    assert answer.status_code == 400
+    error = answer.json()["detail"][0]
+    assert error["loc"] == ["samples"] and f"at most {limit} items" in error["msg"]
+    assert client.post("/predict_batch", json={"model": "sklearn", "samples": [EXAMPLE] * limit}).status_code == 200
+
+
+def test_models_endpoint_describes_the_served_versions(
+    client: httpx.Client, trained: dict[str, dict[str, object]]
+) -> None:
+    """Tag, creation time, metrics, features and the training data checksum of both served models."""
+    answer = client.post("/models")
+    assert answer.status_code == 200
+    models = answer.json()["models"]
+    assert set(models) == {"sklearn", "torch"}
+    for kind, info in models.items():
+        assert info["tag"] == trained[kind]["tag"]
+        assert info["metrics"] == trained[kind]["metrics"]
+        assert info["features"] == list(FEATURE_NAMES)
+        assert info["data"]["sha256"] == file_sha256(RED)
+        assert re.match(r"\d{4}-\d\d-\d\dT", info["created"])
+
+
+def test_health_metrics_and_openapi_endpoints_work(client: httpx.Client) -> None:
+    """/livez and /readyz answer 200, /metrics shows adaptive batching, /docs.json documents the seed names."""
+    assert client.get("/livez").status_code == 200
+    assert client.get("/readyz").status_code == 200
+    client.post("/predict", json=EXAMPLE)
+    assert "bentoml_service_adaptive_batch_size" in client.get("/metrics").text
+    spec = client.get("/docs.json").json()
+    assert {"/predict", "/predict_net", "/predict_batch", "/models"} <= set(spec["paths"])
+    assert "fixed acidity" in json.dumps(spec)
+    page = client.get("/")  # the Swagger UI page
+    assert page.status_code == 200 and "swagger" in page.text.lower()
+
+
+def test_many_concurrent_requests_all_succeed(server: Server) -> None:
+    """600 requests, 48 at a time, through both model services: none fails (upstream #5540 would fail some)."""
+    rows = real_rows(100)
+
+    async def run() -> list[int]:
+        limit = asyncio.Semaphore(48)
+        async with httpx.AsyncClient(base_url=server.url, timeout=60) as c:
+
+            async def one(i: int) -> int:
+                async with limit:
+                    route = "/predict" if i % 2 else "/predict_net"
+                    r = await c.post(route, json=rows[i % len(rows)])
+                    ok = r.status_code == 200 and math.isfinite(r.json()["quality"])
+                    return r.status_code if ok else -1
+
+            return await asyncio.gather(*(one(i) for i in range(600)))
+
+    statuses = asyncio.run(run())
+    assert statuses.count(200) == 600, {s: statuses.count(s) for s in set(statuses)}
