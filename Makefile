@@ -35,8 +35,8 @@ test: install ## Install and run the whole test suite
 test-unit: install ## Only the tests that need no server
 	$(BIN)/python -m pytest -m "not integration and not load"
 
-load-test: install ## Serve on a free port, run locust headless, write reports to results/
-	$(BIN)/python -m load_tests.run
+load-test: models ## Serve on a free port, run locust headless (LOAD_ARGS="--run-time 60s"), reports in results/
+	$(BIN)/python -m load_tests.run $(LOAD_ARGS)
 
 clean: ## Remove caches and reports (not the venv or the model store)
 	rm -rf .pytest_cache results build *.egg-info
