@@ -9,6 +9,7 @@ import numpy as np
 from bentoml.models import BentoModel
 
 from wine_quality.payloads import BatchPrediction, ModelsDescription, Prediction, RowPrediction, batch_request
+from wine_quality.routes import GetJSON
 from wine_quality.registry import ModelStoreError, Predictor, ServedModel, load_predictor, served_models
 from wine_quality.schema import Wine
 from wine_quality.settings import get_settings
@@ -112,5 +113,9 @@ class WineQuality:
 
     @bentoml.api(route="/models")
     async def models(self) -> ModelsDescription:
-        """The served model versions: tag, creation time, metrics, features, training data checksum."""
-        return ModelsDescription(models={kind: served.describe() for kind, served in SERVED.items()})
+        """The served model versions: tag, creation time, metrics, features, training data checksum (also GET)."""
+        return MODELS
+
+
+MODELS = ModelsDescription(models={kind: served.describe() for kind, served in SERVED.items()})
+WineQuality.add_asgi_middleware(GetJSON, path="/models", body=MODELS.model_dump_json().encode())

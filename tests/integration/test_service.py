@@ -159,9 +159,10 @@ def test_the_row_limit_is_enforced_with_a_400(client: httpx.Client) -> None:
 def test_models_endpoint_describes_the_served_versions(
     client: httpx.Client, trained: dict[str, dict[str, object]]
 ) -> None:
-    """Tag, creation time, metrics, features and the training data checksum of both served models."""
-    answer = client.post("/models")
-    assert answer.status_code == 200
+    """Tag, creation time, metrics, features and the training data checksum of both served models (GET or POST)."""
+    answer = client.get("/models")
+    assert answer.status_code == 200 and answer.headers["content-type"] == "application/json"
+    assert client.post("/models").json() == answer.json()
     models = answer.json()["models"]
     assert set(models) == {"sklearn", "torch"}
     for kind, info in models.items():
