@@ -26,10 +26,12 @@ class Settings(BaseSettings):
 
     # Adaptive batching of each model service.
     max_batch_size: int = Field(128, ge=2, description="most rows one adaptive batch may hold")
+    max_in_flight: int = Field(2, ge=1, description="concurrent calls from the entry to each model service")
     max_latency_ms: int = Field(10_000, ge=1, description="a request expected to wait longer is refused with 503")
     # Requests to /predict_batch.
     max_rows_per_request: int = Field(10_000, ge=1, description="most samples one /predict_batch call may send")
 
+    access_log: bool = Field(True, description="log every request to the entry service")
     torch_threads: int = Field(1, ge=1, description="intra-op threads of the torch service")
     request_timeout_s: float = Field(30.0, gt=0, description="per-request timeout of every service")
 

@@ -1,0 +1,80 @@
+"""The entry process's coalescer: concurrent rows share one model call, each caller gets its own answer."""
+
+from __future__ import annotations
+
+import asyncio
+
+import numpy as np
+import pytest
+
+from wine_quality.coalesce import Coalescer
+
+
+class FakeModel:
+    """Stands in for a model service: answers the row sum, records the size of every call."""
+
+    def __init__(self, fail: bool = False) -> None:
+        self.calls: list[int] = []
+        self.fail = fail
+
+    async def __call__(self, rows: np.ndarray) -> np.ndarray:
+        self.calls.append(len(rows))
+        await asyncio.sleep(0.01)
+        if self.fail:
+            raise RuntimeError("model service down")
+        return rows.sum(axis=1)
+
+
+def test_concurrent_rows_are_joined_and_answered_in_place() -> None:
+    """100 rows sent at once cost a handful of calls, and each caller gets the answer for its own row."""
+    model = FakeModel()
+
+    async def run() -> list[float]:
+        coalescer = Coalescer(model, max_rows=64, max_in_flight=2)
+        return await asyncio.gather(*(coalescer.predict([float(i), 1.0]) for i in range(100)))
+
+    answers = asyncio.run(run())
+    assert answers == [i + 1.0 for i in range(100)]
+    assert sum(model.calls) == 100 and len(model.calls) <= 4 and max(model.calls) <= 64
+
+
+def test_a_lone_row_is_sent_at_once() -> None:
+    """With nothing in flight, a row is not held back waiting for company."""
+    model = FakeModel()
+
+    async def run() -> float:
+        return await Coalescer(model, max_rows=64, max_in_flight=1).predict([2.0, 3.0])
+
+    assert asyncio.run(run()) == 5.0 and model.calls == [1]
+
+
+def test_a_failed_call_fails_every_waiting_caller() -> None:
+    """When the model call fails, every row in it gets the error; none hangs."""
+
+    async def run() -> list[object]:
+        coalescer = Coalescer(FakeModel(fail=True), max_rows=8, max_in_flight=1)
+        return await asyncio.gather(*(coalescer.predict([1.0]) for _ in range(20)), return_exceptions=True)
+
+    results = asyncio.run(run())
+    assert len(results) == 20 and all(isinstance(r, RuntimeError) for r in results)
+
+
+@pytest.mark.parametrize("in_flight", [1, 3])
+def test_calls_in_flight_never_exceed_the_limit(in_flight: int) -> None:
+    """At most max_in_flight calls run at once."""
+    running, peak = 0, 0
+
+    async def model(rows: np.ndarray) -> np.ndarray:
+        nonlocal running, peak
+        running += 1
+        peak = max(peak, running)
+        await asyncio.sleep(0.005)
+        running -= 1
+        return rows[:, 0]
+
+    async def run() -> None:
+        coalescer = Coalescer(model, max_rows=4, max_in_flight=in_flight)
+        await asyncio.gather(*(coalescer.predict([1.0]) for _ in range(50)))
+
+    asyncio.run(run())
+    assert peak == in_flight
