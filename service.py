@@ -33,7 +33,7 @@ MODEL_SERVICE = {
     "traffic": {"timeout": SETTINGS.request_timeout_s},
     "logging": {"access": {"enabled": False}},
 }
-BATCHING = {"batchable": True, "batch_dim": 0, "max_batch_size": SETTINGS.max_batch_size}
+BATCHING = {"batchable": SETTINGS.batching, "batch_dim": 0, "max_batch_size": SETTINGS.max_batch_size}
 
 
 class ModelService:
@@ -77,33 +77,20 @@ class TorchModel(ModelService):
         self.predictor = load_predictor(self.kind, self.bento_model)
 
 
-@bentoml.service(
-    name="wine_quality",
-    workers=1,
-    traffic={"timeout": SETTINGS.request_timeout_s},
-    logging={"access": {"enabled": SETTINGS.access_log}},
-)
-class WineQuality:
-    """Predict a wine's quality grade (0-10) from its 11 physicochemical measurements."""
+class JsonAPI:
+    """The HTTP JSON API; a subclass says how rows reach a model."""
 
-    sklearn = bentoml.depends(SklearnModel)
-    torch = bentoml.depends(TorchModel)
+    async def predict_one(self, kind: str, row: list[float]) -> float:
+        raise NotImplementedError
 
-    def __init__(self) -> None:
-        self.coalescers: dict[str, Coalescer] = {}
-
-    def _coalescer(self, kind: str) -> Coalescer:
-        # made on first use: dependency clients exist only once the server runs
-        if kind not in self.coalescers:
-            call = getattr(self, kind).to_async.predict
-            self.coalescers[kind] = Coalescer(call, SETTINGS.max_batch_size, SETTINGS.max_in_flight)
-        return self.coalescers[kind]
+    async def predict_many(self, kind: str, rows: np.ndarray) -> np.ndarray:
+        raise NotImplementedError
 
     async def _one(self, kind: str, wine: Wine) -> Prediction:
         row = wine.as_row()
         served = SERVED[kind]
         return Prediction(
-            quality=await self._coalescer(kind).predict(row),
+            quality=await self.predict_one(kind, row),
             model=served.tag,
             outside_training_range=served.outside_training_range(np.array([row]))[0],
         )
@@ -122,7 +109,7 @@ class WineQuality:
     async def predict_batch(self, request: BatchRequest, /) -> BatchPrediction:  # type: ignore[valid-type]
         """Grade many wines with the chosen model, in one call to that model's service."""
         rows = np.array([wine.as_row() for wine in request.samples])
-        qualities = await getattr(self, request.model).to_async.predict_rows(rows)
+        qualities = await self.predict_many(request.model, rows)
         served = SERVED[request.model]
         outside = served.outside_training_range(rows)
         return BatchPrediction(
@@ -138,13 +125,40 @@ class WineQuality:
         return MODELS
 
 
-def _fix_signatures(*services: Any) -> None:
-    """Give each API function a fixed __signature__: BentoML 1.4 re-inspects it on every call (~10 % of a request)."""
-    for svc in services:
-        for api in svc.apis.values():
-            api.func.__signature__ = inspect.signature(api.func)
+ENTRY_SERVICE = {
+    "traffic": {"timeout": SETTINGS.request_timeout_s},
+    "logging": {"access": {"enabled": SETTINGS.access_log}},
+}
 
 
-_fix_signatures(SklearnModel, TorchModel, WineQuality)
+@bentoml.service(name="wine_quality", workers=SETTINGS.entry_workers, **ENTRY_SERVICE)
+class WineQuality(JsonAPI):
+    """Predict a wine's quality grade (0-10) from its 11 physicochemical measurements."""
+
+    sklearn = bentoml.depends(SklearnModel)
+    torch = bentoml.depends(TorchModel)
+
+    def __init__(self) -> None:
+        self.coalescers: dict[str, Coalescer] = {}
+
+    async def predict_one(self, kind: str, row: list[float]) -> float:
+        if not SETTINGS.batching:  # one call per request: the baseline the benchmark compares batching with
+            return float((await getattr(self, kind).to_async.predict(np.array([row])))[0])
+        if kind not in self.coalescers:  # made on first use: dependency clients exist only once the server runs
+            call = getattr(self, kind).to_async.predict
+            self.coalescers[kind] = Coalescer(call, SETTINGS.max_batch_size, SETTINGS.max_in_flight)
+        return await self.coalescers[kind].predict(row)
+
+    async def predict_many(self, kind: str, rows: np.ndarray) -> np.ndarray:
+        return await getattr(self, kind).to_async.predict_rows(rows)  # type: ignore[no-any-return]
+
+
+def finish_entry(service: Any) -> None:
+    """Fix the API signatures (BentoML 1.4 re-inspects them on every call, ~10 % of a request) and add GET /models."""
+    for api in service.apis.values():
+        api.func.__signature__ = inspect.signature(api.func)
+    service.add_asgi_middleware(GetJSON, path="/models", body=MODELS.model_dump_json().encode())
+
+
 MODELS = ModelsDescription(models={kind: served.describe() for kind, served in SERVED.items()})
-WineQuality.add_asgi_middleware(GetJSON, path="/models", body=MODELS.model_dump_json().encode())
+finish_entry(WineQuality)

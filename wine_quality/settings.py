@@ -24,13 +24,15 @@ class Settings(BaseSettings):
     sklearn_model: str | None = Field(None, description="served scikit-learn model tag, e.g. name:version")
     torch_model: str | None = Field(None, description="served torch model tag, e.g. name:version")
 
-    # Adaptive batching of each model service.
+    # Adaptive batching of each model service, and coalescing of single rows in the entry service.
+    batching: bool = Field(True, description="adaptive batching on (off only to measure what it brings)")
     max_batch_size: int = Field(128, ge=2, description="most rows one adaptive batch may hold")
     max_in_flight: int = Field(2, ge=1, description="concurrent calls from the entry to each model service")
     max_latency_ms: int = Field(10_000, ge=1, description="a request expected to wait longer is refused with 503")
     # Requests to /predict_batch.
     max_rows_per_request: int = Field(10_000, ge=1, description="most samples one /predict_batch call may send")
 
+    entry_workers: int = Field(1, ge=1, description="processes of the entry service")
     access_log: bool = Field(True, description="log every request to the entry service")
     torch_threads: int = Field(1, ge=1, description="intra-op threads of the torch service")
     request_timeout_s: float = Field(30.0, gt=0, description="per-request timeout of every service")
