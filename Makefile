@@ -7,7 +7,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-$(shell cksum < pyproject.toml | cut -d' ' -f1)
 
 .DEFAULT_GOAL := help
-.PHONY: help install models train serve test test-unit test-integration load-test clean
+.PHONY: help install models train serve test test-unit load-test bench clean
 
 help: ## List the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
@@ -37,6 +37,10 @@ test-unit: install ## Only the tests that need no server
 
 load-test: models ## Serve on a free port, run locust headless (LOAD_ARGS="--run-time 60s"), reports in results/
 	$(BIN)/python -m load_tests.run $(LOAD_ARGS)
+
+bench: models ## Benchmark every variant side by side (needs wrk); writes BENCHMARKS.md and .png
+	command -v wrk >/dev/null || apt-get install -y wrk || (apt-get update && apt-get install -y wrk)
+	$(BIN)/python -m benchmarks.run $(BENCH_ARGS)
 
 clean: ## Remove caches and reports (not the venv or the model store)
 	rm -rf .pytest_cache results build *.egg-info

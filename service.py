@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import inspect
 import os
 from typing import Any
@@ -61,6 +62,7 @@ class SklearnModel(ModelService):
 
     def __init__(self) -> None:
         self.predictor = load_predictor(self.kind, self.bento_model)
+        gc.freeze()
 
 
 @bentoml.service(name="wine_quality_torch", runner_connection=STEADY_CONNECTION, **MODEL_SERVICE)
@@ -75,6 +77,7 @@ class TorchModel(ModelService):
 
         torch.set_num_threads(SETTINGS.torch_threads)
         self.predictor = load_predictor(self.kind, self.bento_model)
+        gc.freeze()
 
 
 class JsonAPI:
@@ -140,6 +143,7 @@ class WineQuality(JsonAPI):
 
     def __init__(self) -> None:
         self.coalescers: dict[str, Coalescer] = {}
+        gc.freeze()
 
     async def predict_one(self, kind: str, row: list[float]) -> float:
         if not SETTINGS.batching:  # one call per request: the baseline the benchmark compares batching with
