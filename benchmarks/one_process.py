@@ -24,7 +24,7 @@ class OneProcess(JsonAPI):
             kind: load_predictor(kind, bentoml.models.get(served.tag)) for kind, served in SERVED.items()
         }
 
-    async def predict_one(self, kind: str, row: list[float]) -> float:
+    async def predict_one(self, kind: str, row: tuple[float, ...]) -> float:
         return float(self.predictors[kind](np.array([row]))[0])
 
     async def predict_many(self, kind: str, rows: np.ndarray) -> np.ndarray:

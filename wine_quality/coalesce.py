@@ -21,10 +21,10 @@ class Coalescer:
 
     def __init__(self, call: ModelCall, max_rows: int, max_in_flight: int) -> None:
         self._call, self._max_rows, self._max_in_flight = call, max_rows, max_in_flight
-        self._queue: list[tuple[list[float], asyncio.Future[float]]] = []
+        self._queue: list[tuple[tuple[float, ...], asyncio.Future[float]]] = []
         self._in_flight = 0
 
-    async def predict(self, row: list[float]) -> float:
+    async def predict(self, row: tuple[float, ...]) -> float:
         """The model's answer for one row."""
         future: asyncio.Future[float] = asyncio.get_running_loop().create_future()
         self._queue.append((row, future))

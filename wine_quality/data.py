@@ -12,7 +12,16 @@ import numpy as np
 import pandas as pd
 from sklearn.model_selection import train_test_split
 
-from wine_quality.schema import FEATURE_NAMES, FEATURES, TARGET, TARGET_HIGH, TARGET_LOW, cross_field_problem
+from wine_quality.schema import (
+    FEATURE_NAMES,
+    FEATURES,
+    FREE_ABOVE_TOTAL,
+    FREE_SO2,
+    TARGET,
+    TARGET_HIGH,
+    TARGET_LOW,
+    TOTAL_SO2,
+)
 from wine_quality.settings import PROJECT_ROOT
 
 DATA_DIR = PROJECT_ROOT / "data"
@@ -116,10 +125,10 @@ def _check_values(path: Path, values: pd.DataFrame) -> None:
             f"{path}: line {row + 2}, column {TARGET!r}: value {quality.iat[row]} is not a whole grade "
             f"from {TARGET_LOW} to {TARGET_HIGH}"
         )
-    for row, sample in enumerate(values[list(FEATURE_NAMES)].to_dict("records")):
-        problem = cross_field_problem(sample)
-        if problem:
-            raise DataError(f"{path}: line {row + 2}: {problem}")
+    free_above_total = values[FREE_SO2] > values[TOTAL_SO2]
+    if free_above_total.any():
+        row = int(np.flatnonzero(free_above_total.to_numpy())[0])
+        raise DataError(f"{path}: line {row + 2}: {FREE_ABOVE_TOTAL}")
 
 
 def deduplicate(frame: pd.DataFrame) -> pd.DataFrame:

@@ -161,10 +161,10 @@ class ServedModel:
 
     def outside_training_range(self, rows: np.ndarray) -> list[list[str]]:
         """For each row, the features whose value lies outside what the model saw in training."""
-        outside = (rows < self.low) | (rows > self.high)
-        if not outside.any():
-            return [[] for _ in range(len(rows))]
-        return [[FEATURE_NAMES[i] for i in np.flatnonzero(row)] for row in outside]
+        flagged: list[list[str]] = [[] for _ in range(len(rows))]
+        for row, column in zip(*np.nonzero((rows < self.low) | (rows > self.high)), strict=True):
+            flagged[row].append(FEATURE_NAMES[column])
+        return flagged
 
     def describe(self) -> dict[str, Any]:
         """The public description served by the models endpoint."""

@@ -20,7 +20,7 @@ def test_feature_names_follow_the_data_files_header() -> None:
 def test_example_is_the_seed_payload_and_valid() -> None:
     """The example sample validates and round-trips to the same values in schema order."""
     wine = Wine.model_validate(EXAMPLE)
-    assert wine.as_row() == [EXAMPLE[name] for name in FEATURE_NAMES]
+    assert wine.as_row() == tuple(EXAMPLE[name] for name in FEATURE_NAMES)
     assert wine.as_dict() == EXAMPLE
 
 
