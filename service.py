@@ -12,7 +12,14 @@ import numpy as np
 from bentoml.models import BentoModel
 
 from wine_quality.coalesce import Coalescer
-from wine_quality.payloads import BatchPrediction, ModelsDescription, Prediction, RowPrediction, batch_request
+from wine_quality.payloads import (
+    BatchPrediction,
+    Interval,
+    ModelsDescription,
+    Prediction,
+    RowPrediction,
+    batch_request,
+)
 from wine_quality.routes import GetJSON
 from wine_quality.registry import ModelStoreError, Predictor, ServedModel, load_predictor, served_models
 from wine_quality.schema import Wine
@@ -92,8 +99,11 @@ class JsonAPI:
     async def _one(self, kind: str, wine: Wine) -> Prediction:
         row = wine.as_row()
         served = SERVED[kind]
+        quality = await self.predict_one(kind, row)
+        low, high = served.intervals(np.array([quality]))
         return Prediction(
-            quality=await self.predict_one(kind, row),
+            quality=quality,
+            interval=Interval(low=low[0], high=high[0], coverage=served.coverage),
             model=served.tag,
             outside_training_range=served.outside_training_range(np.array([row]))[0],
         )
@@ -115,12 +125,17 @@ class JsonAPI:
         qualities = await self.predict_many(request.model, rows)
         served = SERVED[request.model]
         outside = served.outside_training_range(rows)
+        lows, highs = served.intervals(qualities)
+        # values already checked: model_construct skips validating thousands of small objects a second time
         return BatchPrediction(
             model=served.tag,
-            # already checked values: model_construct skips validating 1,000 objects a second time
             predictions=[
-                RowPrediction.model_construct(quality=q, outside_training_range=o)
-                for q, o in zip(qualities.tolist(), outside, strict=True)
+                RowPrediction.model_construct(
+                    quality=q,
+                    interval=Interval.model_construct(low=lo, high=hi, coverage=served.coverage),
+                    outside_training_range=o,
+                )
+                for q, lo, hi, o in zip(qualities.tolist(), lows.tolist(), highs.tolist(), outside, strict=True)
             ],
         )
 

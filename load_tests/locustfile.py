@@ -76,6 +76,14 @@ def _outside_problem(outside: Any) -> str | None:
     return None
 
 
+def _interval_problem(interval: Any, quality: float) -> str | None:
+    if not isinstance(interval, dict) or set(interval) != {"low", "high", "coverage"}:
+        return f"not an interval: {interval!r:.300}"
+    if not interval["low"] <= quality <= interval["high"] or not 0 < interval["coverage"] < 1:
+        return f"interval {interval!r} does not hold quality {quality!r} at a coverage between 0 and 1"
+    return None
+
+
 def _model_problem(model: Any, kind: str) -> str | None:
     if not isinstance(model, str) or not model:
         return f"model tag missing or empty: {model!r}"
@@ -86,11 +94,12 @@ def _model_problem(model: Any, kind: str) -> str | None:
 
 def single_problem(body: Any, kind: str) -> str | None:
     """What is wrong with a single prediction's body, or None."""
-    if not isinstance(body, dict) or set(body) != {"quality", "model", "outside_training_range"}:
+    if not isinstance(body, dict) or set(body) != {"quality", "interval", "model", "outside_training_range"}:
         return f"not a single prediction: {body!r:.300}"
     return (
         _model_problem(body["model"], kind)
         or _quality_problem(body["quality"])
+        or _interval_problem(body["interval"], body["quality"])
         or _outside_problem(body["outside_training_range"])
     )
 
@@ -106,9 +115,13 @@ def batch_problem(body: Any, kind: str, sent: int) -> str | None:
     if len(predictions) != sent:
         return f"{len(predictions)} predictions for {sent} samples"
     for i, row in enumerate(predictions):
-        if not isinstance(row, dict) or set(row) != {"quality", "outside_training_range"}:
+        if not isinstance(row, dict) or set(row) != {"quality", "interval", "outside_training_range"}:
             return f"prediction {i} is not a row prediction: {row!r:.300}"
-        problem = _quality_problem(row["quality"]) or _outside_problem(row["outside_training_range"])
+        problem = (
+            _quality_problem(row["quality"])
+            or _interval_problem(row["interval"], row["quality"])
+            or _outside_problem(row["outside_training_range"])
+        )
         if problem:
             return f"prediction {i}: {problem}"
     return None

@@ -15,7 +15,8 @@ def missing_kinds() -> list[str]:
     missing = []
     for kind in KINDS:
         try:
-            ServedModel.from_stored(kind, find_stored(kind, pinned_tag(kind, get_settings())))
+            settings = get_settings()
+            ServedModel.from_stored(kind, find_stored(kind, pinned_tag(kind, settings)), settings.interval_coverage)
         except ModelStoreError as exc:
             print(f"{kind}: {exc}", file=sys.stderr)
             missing.append(kind)

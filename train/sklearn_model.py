@@ -7,7 +7,6 @@ import json
 from collections.abc import Callable, Sequence
 from typing import Any
 
-import numpy as np
 from sklearn.base import RegressorMixin
 from sklearn.ensemble import ExtraTreesRegressor, HistGradientBoostingRegressor, RandomForestRegressor
 from sklearn.linear_model import LinearRegression, Ridge
@@ -36,11 +35,6 @@ def build_pipeline(estimator: str, seed: int, params: dict[str, Any] | None = No
     return Pipeline([("scale", StandardScaler()), ("model", model)])
 
 
-def fit_pipeline(pipeline: Pipeline, x: np.ndarray, y: np.ndarray) -> Pipeline:
-    """Fit the pipeline on the training rows."""
-    return pipeline.fit(x, y)
-
-
 def _param(text: str) -> tuple[str, Any]:
     key, sep, value = text.partition("=")
     if not sep or not key:
@@ -60,20 +54,20 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     """Train, evaluate, save and pin; print the held-out metrics as JSON."""
     import bentoml
 
-    p = parser("sklearn", __doc__ or "")
+    p = parser("sklearn", __doc__ or "", cv_repeats=3)
     p.add_argument("--estimator", choices=sorted(ESTIMATORS), default="svr", help="default: %(default)s")
     p.add_argument(
         "--param", type=_param, action="append", default=[], metavar="KEY=VALUE", help="estimator setting, repeatable"
     )
     args = p.parse_args(argv)
-    split, sha = load_split(args)
+    params = dict(args.param)
     try:
-        pipeline = build_pipeline(args.estimator, args.seed, dict(args.param))
+        build_pipeline(args.estimator, args.seed, params)
     except ValueError as exc:
         p.error(str(exc))
-    fit_pipeline(pipeline, split.x_train, split.y_train)
+    split, sha = load_split(args)
 
-    def save(metadata: dict[str, Any]) -> str:
+    def save(pipeline: Pipeline, metadata: dict[str, Any]) -> str:
         saved = bentoml.sklearn.save_model(
             args.name, pipeline, labels={"kind": "sklearn", "estimator": args.estimator}, metadata=metadata
         )
@@ -84,9 +78,9 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
         args=args,
         split=split,
         data_sha256=sha,
-        predict=pipeline.predict,
+        make_model=lambda seed: build_pipeline(args.estimator, seed, params),
         save=save,
-        hyperparameters={"estimator": args.estimator, **_plain(pipeline.named_steps["model"].get_params())},
+        hyperparameters=lambda pipeline: {"estimator": args.estimator, **_plain(pipeline.named_steps["model"].get_params())},
         libraries=("scikit-learn",),
     )
 

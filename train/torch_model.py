@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import copy
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -75,6 +75,23 @@ def fit_net(x: np.ndarray, y: np.ndarray, config: NetConfig, progress: bool = Tr
     return net, {"best_epoch": best_epoch, "epochs_run": len(history), "best_val_mse": best_loss}
 
 
+class NetRegressor:
+    """fit/predict around fit_net, so cross-validation treats the network like any scikit-learn model."""
+
+    def __init__(self, config: NetConfig, progress: bool = False) -> None:
+        self.config, self.progress = config, progress
+        self.net: WineNet | None = None
+        self.history: dict[str, Any] = {}
+
+    def fit(self, x: np.ndarray, y: np.ndarray) -> NetRegressor:
+        self.net, self.history = fit_net(x, y, self.config, progress=self.progress)
+        return self
+
+    def predict(self, x: np.ndarray) -> np.ndarray:
+        assert self.net is not None, "fit first"
+        return self.net.predict(x)
+
+
 def _sizes(text: str) -> tuple[int, ...]:
     try:
         sizes = tuple(int(s) for s in text.split(",") if s.strip())
@@ -90,7 +107,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     import bentoml
 
     d = NetConfig()
-    p = parser("torch", __doc__ or "")
+    p = parser("torch", __doc__ or "", cv_repeats=1)
     p.add_argument("--hidden", type=_sizes, default=d.hidden, help="hidden layer widths (default 64,32)")
     p.add_argument("--dropout", type=float, default=d.dropout, help="default %(default)s")
     p.add_argument("--optimizer", choices=sorted(OPTIMIZERS), default=d.optimizer, help="default %(default)s")
@@ -119,24 +136,23 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
         seed=args.seed,
     )
     split, sha = load_split(args)
-    net, history = fit_net(split.x_train, split.y_train, config, progress=not args.no_progress)
 
-    def save(metadata: dict[str, Any]) -> str:
+    def save(model: NetRegressor, metadata: dict[str, Any]) -> str:
+        assert model.net is not None
         with bentoml.models.create(
             args.name, module="wine_quality.nets", labels={"kind": "torch"}, metadata=metadata
-        ) as model:
-            torch.save(net.checkpoint(), model.path_of(TORCH_FILE))
-        return str(model.tag)
+        ) as stored:
+            torch.save(model.net.checkpoint(), stored.path_of(TORCH_FILE))
+        return str(stored.tag)
 
-    hyperparameters = {**asdict(config), "hidden": list(config.hidden), **history}
     return evaluate_and_save(
         kind="torch",
         args=args,
         split=split,
         data_sha256=sha,
-        predict=net.predict,
+        make_model=lambda seed: NetRegressor(replace(config, seed=seed), progress=not args.no_progress),
         save=save,
-        hyperparameters=hyperparameters,
+        hyperparameters=lambda model: {**asdict(config), "hidden": list(config.hidden), **model.history},
         libraries=("torch",),
     )
 

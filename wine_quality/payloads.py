@@ -11,10 +11,19 @@ from wine_quality.schema import EXAMPLE, Wine
 ModelKindName = Literal["sklearn", "torch"]
 
 
+class Interval(BaseModel):
+    """A range that holds the true grade with the stated probability (calibrated on rows the model did not see)."""
+
+    low: float
+    high: float
+    coverage: float = Field(description="nominal share of true grades inside [low, high]")
+
+
 class Prediction(BaseModel):
     """One predicted grade, the model version that made it, and what it had not seen in training."""
 
     quality: float = Field(description="predicted grade on the 0-10 scale")
+    interval: Interval
     model: str = Field(description="tag of the model version that answered")
     outside_training_range: list[str] = Field(
         description="features whose value lies outside the range the model was trained on (still predicted)"
@@ -25,6 +34,7 @@ class RowPrediction(BaseModel):
     """One row's answer within a batch."""
 
     quality: float
+    interval: Interval
     outside_training_range: list[str]
 
 

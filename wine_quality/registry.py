@@ -138,16 +138,25 @@ class ServedModel:
     creation_time: str
     low: np.ndarray
     high: np.ndarray
+    coverage: float
+    half_width: float  # prediction ± half_width covers the true grade with probability `coverage`
 
     @classmethod
-    def from_stored(cls, kind: str, stored: Any) -> ServedModel:
+    def from_stored(cls, kind: str, stored: Any, coverage: float) -> ServedModel:
         """Check a stored model against the schema and read what serving needs."""
         meta = dict(stored.info.metadata)
         features = meta.get("features")
+        retrain = f"retrain with `{KINDS[kind].train_command}`"
         if features != list(FEATURE_NAMES):
             raise ModelStoreError(
                 f"model {stored.tag} expects features {features}, not the service's schema {list(FEATURE_NAMES)}: "
-                f"retrain with `{KINDS[kind].train_command}`"
+                + retrain
+            )
+        widths = meta.get("interval", {}).get("half_width", {})
+        if f"{coverage:g}" not in widths:
+            raise ModelStoreError(
+                f"model {stored.tag} has no prediction interval calibrated for coverage {coverage:g} "
+                f"(it has {sorted(widths) or 'none'}): set WINE_INTERVAL_COVERAGE to one of those or {retrain}"
             )
         ranges = meta["feature_ranges"]
         return cls(
@@ -157,6 +166,15 @@ class ServedModel:
             creation_time=stored.info.creation_time.isoformat(),
             low=np.array([ranges[n][0] for n in FEATURE_NAMES]),
             high=np.array([ranges[n][1] for n in FEATURE_NAMES]),
+            coverage=coverage,
+            half_width=float(widths[f"{coverage:g}"]),
+        )
+
+    def intervals(self, qualities: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The calibrated interval around each predicted grade, kept on the 0-10 scale."""
+        return (
+            np.clip(qualities - self.half_width, TARGET_LOW, TARGET_HIGH),
+            np.clip(qualities + self.half_width, TARGET_LOW, TARGET_HIGH),
         )
 
     def outside_training_range(self, rows: np.ndarray) -> list[list[str]]:
@@ -174,6 +192,8 @@ class ServedModel:
             "tag": self.tag,
             "created": self.creation_time,
             "metrics": meta.get("metrics"),
+            "cv_metrics": meta.get("cv_metrics"),
+            "interval": {**meta.get("interval", {}), "served_coverage": self.coverage},
             "features": meta.get("features"),
             "feature_ranges": meta.get("feature_ranges"),
             "hyperparameters": meta.get("hyperparameters"),
@@ -216,4 +236,7 @@ def load_predictor(kind: str, stored: Any) -> Predictor:
 
 def served_models(settings: Settings) -> dict[str, ServedModel]:
     """The pinned model of each kind, checked against the store and the schema."""
-    return {kind: ServedModel.from_stored(kind, find_stored(kind, pinned_tag(kind, settings))) for kind in KINDS}
+    return {
+        kind: ServedModel.from_stored(kind, find_stored(kind, pinned_tag(kind, settings)), settings.interval_coverage)
+        for kind in KINDS
+    }

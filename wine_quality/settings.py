@@ -34,6 +34,7 @@ class Settings(BaseSettings):
 
     entry_workers: int = Field(1, ge=1, description="processes of the entry service")
     access_log: bool = Field(True, description="log every request to the entry service")
+    interval_coverage: float = Field(0.9, gt=0, lt=1, description="coverage of the interval given with each grade")
     torch_threads: int = Field(1, ge=1, description="intra-op threads of the torch service")
     request_timeout_s: float = Field(30.0, gt=0, description="per-request timeout of every service")
 

@@ -44,6 +44,8 @@ def test_the_seed_curl_payload_is_answered(
     tag = str(trained[kind]["tag"])
     assert data["model"] == tag
     assert data["outside_training_range"] == []
+    assert data["interval"]["coverage"] == 0.9
+    assert data["interval"]["low"] < data["quality"] < data["interval"]["high"]
     assert 4.0 < data["quality"] < 6.5  # the seed answered 5.06 and 5.15 for this wine, graded 5
     assert data["quality"] == pytest.approx(float(direct(kind, tag, [EXAMPLE])[0]), abs=1e-6)
 
@@ -59,6 +61,8 @@ def test_batch_answers_in_order_and_equal_to_single_predictions(
     data = answer.json()
     assert data["model"] == trained[kind]["tag"]
     batch = [p["quality"] for p in data["predictions"]]
+    widths = {round(p["interval"]["high"] - p["interval"]["low"], 9) for p in data["predictions"]}
+    assert len(widths) == 1  # one calibrated half-width around every prediction in the 0-10 range
     route = "/predict" if kind == "sklearn" else "/predict_net"
     singles = [client.post(route, json=row).json()["quality"] for row in rows]
     assert batch == pytest.approx(singles, abs=1e-5)
@@ -168,6 +172,8 @@ def test_models_endpoint_describes_the_served_versions(
     for kind, info in models.items():
         assert info["tag"] == trained[kind]["tag"]
         assert info["metrics"] == trained[kind]["metrics"]
+        assert info["cv_metrics"] == trained[kind]["cv_metrics"]
+        assert info["interval"]["served_coverage"] == 0.9 and "0.9" in info["interval"]["half_width"]
         assert info["features"] == list(FEATURE_NAMES)
         assert info["data"]["sha256"] == file_sha256(RED)
         assert re.match(r"\d{4}-\d\d-\d\dT", info["created"])

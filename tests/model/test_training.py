@@ -16,7 +16,8 @@ from wine_quality.registry import ModelStoreError, ServedModel, load_predictor, 
 from wine_quality.schema import FEATURE_NAMES
 
 TINY_NET = ["--no-pin", "--no-progress", "--epochs", "5", "--hidden", "8", "--seed", "3"]
-METRICS = {"r2", "mae", "rmse", "within_0_5", "within_1_0"}
+METRICS = {"r2", "mae", "rmse", "within_0_25", "within_0_5", "within_1_0"}
+COVERAGES = {"coverage_0_8", "coverage_0_9", "coverage_0_95"}
 
 
 def test_sklearn_run_saves_pipeline_with_full_metadata() -> None:
@@ -25,7 +26,11 @@ def test_sklearn_run_saves_pipeline_with_full_metadata() -> None:
     stored = bentoml.models.get(result["tag"])
     meta = stored.info.metadata
     assert meta["features"] == list(FEATURE_NAMES)
-    assert set(meta["metrics"]) == METRICS and meta["metrics"] == result["metrics"]
+    assert set(meta["metrics"]) == METRICS | COVERAGES and meta["metrics"] == result["metrics"]
+    assert meta["cv_metrics"]["folds"] == 5 and meta["cv_metrics"]["repeats"] == 3
+    assert set(meta["cv_metrics"]) == METRICS | {"folds", "repeats"}
+    assert meta["cv_metrics"]["mae"]["std"] > 0
+    assert set(meta["interval"]["half_width"]) == {"0.8", "0.9", "0.95"}
     assert meta["hyperparameters"]["estimator"] == "linear" and meta["hyperparameters"]["seed"] == 3
     assert meta["data"] == {
         "file": "winequality-red.csv",
@@ -103,4 +108,23 @@ def test_a_model_with_other_features_is_refused_for_serving() -> None:
     with bentoml.models.create("wine_quality_sklearn", metadata={"features": ["alcohol"], "feature_ranges": {}}) as m:
         pass
     with pytest.raises(ModelStoreError, match=r"retrain with `python -m train\.sklearn_model`"):
-        ServedModel.from_stored("sklearn", bentoml.models.get(m.tag))
+        ServedModel.from_stored("sklearn", bentoml.models.get(m.tag), 0.9)
+
+
+def test_intervals_hold_their_coverage_on_held_out_rows() -> None:
+    """The 90 % interval, calibrated on out-of-fold residuals, covers 87-93 % of the held-out grades."""
+    result = sklearn_model.main(["--no-pin"])
+    stored = bentoml.models.get(result["tag"])
+    widths = stored.info.metadata["interval"]["half_width"]
+    assert widths["0.8"] < widths["0.9"] < widths["0.95"]
+    assert abs(result["metrics"]["coverage_0_9"] - 0.9) <= 0.03
+    assert result["metrics"]["coverage_0_8"] < result["metrics"]["coverage_0_95"]
+
+
+def test_a_served_model_needs_an_interval_at_the_served_coverage() -> None:
+    """Serving at a coverage the model was not calibrated for is refused, naming the levels it has."""
+    result = sklearn_model.main(["--no-pin", "--estimator", "ridge"])
+    stored = bentoml.models.get(result["tag"])
+    assert ServedModel.from_stored("sklearn", stored, 0.95).half_width == stored.info.metadata["interval"]["half_width"]["0.95"]
+    with pytest.raises(ModelStoreError, match=r"no prediction interval calibrated for coverage 0.99"):
+        ServedModel.from_stored("sklearn", stored, 0.99)

@@ -1,0 +1,73 @@
+"""Repeated K-fold cross-validation and conformal prediction intervals, one protocol for every model."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import numpy as np
+from sklearn.model_selection import RepeatedKFold
+
+from wine_quality.metrics import regression_metrics
+
+INTERVAL_LEVELS = (0.8, 0.9, 0.95)
+
+
+class Regressor(Protocol):
+    """Anything with scikit-learn's fit/predict."""
+
+    def fit(self, x: np.ndarray, y: np.ndarray) -> Any: ...
+
+    def predict(self, x: np.ndarray) -> np.ndarray: ...
+
+
+@dataclass(frozen=True)
+class CrossValidation:
+    """Per-fold metrics and the out-of-fold absolute residuals of a repeated K-fold run."""
+
+    folds: int
+    repeats: int
+    per_fold: list[dict[str, float]]
+    residuals: np.ndarray  # |y - prediction| of every row in every repeat, each from a model that did not see it
+
+    def summary(self) -> dict[str, dict[str, float]]:
+        """Mean and standard deviation of each metric over the folds of all repeats."""
+        names = self.per_fold[0]
+        return {
+            name: {
+                "mean": float(np.mean([m[name] for m in self.per_fold])),
+                "std": float(np.std([m[name] for m in self.per_fold], ddof=1)) if len(self.per_fold) > 1 else 0.0,
+            }
+            for name in names
+        }
+
+
+def cross_validate(
+    make_model: Callable[[int], Regressor], x: np.ndarray, y: np.ndarray, folds: int, repeats: int, seed: int
+) -> CrossValidation:
+    """Fit a fresh model (seeded per fold) on each training fold and score it on the fold it did not see."""
+    per_fold, residuals = [], []
+    splitter = RepeatedKFold(n_splits=folds, n_repeats=repeats, random_state=seed)
+    for i, (train, test) in enumerate(splitter.split(x)):
+        model = make_model(seed + i)
+        model.fit(x[train], y[train])
+        predicted = np.asarray(model.predict(x[test]), dtype=np.float64)
+        per_fold.append(regression_metrics(y[test], predicted))
+        residuals.append(np.abs(y[test] - predicted))
+    return CrossValidation(folds, repeats, per_fold, np.concatenate(residuals))
+
+
+def conformal_half_widths(residuals: np.ndarray, levels: tuple[float, ...] = INTERVAL_LEVELS) -> dict[str, float]:
+    """Half-width of the interval prediction ± q that covers each level, from out-of-fold absolute residuals.
+
+    The split-conformal quantile: the ceil((n + 1) * level)-th smallest residual.
+    """
+    ordered = np.sort(residuals)
+    n = len(ordered)
+    return {f"{level:g}": float(ordered[min(n - 1, int(np.ceil((n + 1) * level)) - 1)]) for level in levels}
+
+
+def coverage(y: np.ndarray, predicted: np.ndarray, half_width: float) -> float:
+    """Share of true grades inside prediction ± half_width."""
+    return float(np.mean(np.abs(np.asarray(y) - np.asarray(predicted)) <= half_width))
