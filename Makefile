@@ -7,7 +7,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-$(shell cksum < pyproject.toml | cut -d' ' -f1)
 
 .DEFAULT_GOAL := help
-.PHONY: help install models train serve test test-unit load-test bench clean
+.PHONY: help install models train serve test test-unit lint load-test bench clean
 
 help: ## List the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
@@ -34,6 +34,9 @@ test: install ## Install and run the whole test suite
 
 test-unit: install ## Only the tests that need no server
 	$(BIN)/python -m pytest -m "not integration and not load"
+
+lint: install ## ruff (lint and format check) and mypy on the shared code and service.py
+	$(BIN)/ruff check . && $(BIN)/ruff format --check . && $(BIN)/mypy
 
 load-test: models ## Serve on a free port, run locust headless (LOAD_ARGS="--run-time 60s"), reports in results/
 	$(BIN)/python -m load_tests.run $(LOAD_ARGS)

@@ -23,8 +23,13 @@ def targets(results: dict[str, Any]) -> list[tuple[str, str, bool]]:
     out.append(("zero failed requests in every run", f"{failures} failed in {len(runs)} runs", failures == 0))
     c32, one32 = _find(runs, COMPOSED, "/predict", 32), _find(runs, ONE, "/predict", 32)
     if c32 and one32:
-        out.append(("/predict, composed + batching, 32 clients: >= 1,200 req/s",
-                    f"{c32['requests_per_s']:.0f} req/s", c32["requests_per_s"] >= 1200))
+        out.append(
+            (
+                "/predict, composed + batching, 32 clients: >= 1,200 req/s",
+                f"{c32['requests_per_s']:.0f} req/s",
+                c32["requests_per_s"] >= 1200,
+            )
+        )
         out.append(("... p99 under 100 ms", f"{c32['p99_ms']:.1f} ms", c32["p99_ms"] < 100))
         ratio = c32["requests_per_s"] / one32["requests_per_s"]
         out.append(("... at least 0.9 of the one-process variant", f"{ratio:.2f}", ratio >= 0.9))
@@ -35,8 +40,11 @@ def targets(results: dict[str, Any]) -> list[tuple[str, str, bool]]:
         out.append((f"/predict_net, {wide} clients: batching on >= 1.5 x off", f"{gain:.2f} x", gain >= 1.5))
     for kind, floor in (("sklearn", 200_000), ("torch", 100_000)):
         route = f"/predict_batch [{kind}]"
-        best = max((r for r in runs if r["variant"] == COMPOSED and r["route"] == route),
-                   key=lambda r: r["requests_per_s"], default=None)
+        best = max(
+            (r for r in runs if r["variant"] == COMPOSED and r["route"] == route),
+            key=lambda r: r["requests_per_s"],
+            default=None,
+        )
         one = _find(runs, COMPOSED, route, 1)
         if best:
             rows = best["requests_per_s"] * best["rows_per_request"]
@@ -44,8 +52,13 @@ def targets(results: dict[str, Any]) -> list[tuple[str, str, bool]]:
         if one:
             model = results["model_predict_ms_1000_rows"][kind]
             share = 1 - model / one["p50_ms"]
-            out.append((f"{route}: all but the model's predict <= 25 % of a request",
-                        f"{share:.0%} ({one['p50_ms']:.1f} ms request, {model:.1f} ms predict)", share <= 0.25))
+            out.append(
+                (
+                    f"{route}: all but the model's predict <= 25 % of a request",
+                    f"{share:.0%} ({one['p50_ms']:.1f} ms request, {model:.1f} ms predict)",
+                    share <= 0.25,
+                )
+            )
     ready = results["ready_s"].get(COMPOSED)
     if ready is not None:
         out.append(("ready under 5 s after `bentoml serve`", f"{ready:.1f} s", ready < 5))
@@ -66,8 +79,9 @@ def chart(results: dict[str, Any], path: Path) -> None:
     fig, axes = plt.subplots(2, 2, figsize=(11, 8))
     for row, route in enumerate(("/predict", "/predict_net")):
         for variant, color in ((COMPOSED, "tab:blue"), (NO_BATCH, "tab:orange"), (ONE, "tab:green")):
-            mine = sorted((r for r in runs if r["variant"] == variant and r["route"] == route),
-                          key=lambda r: r["connections"])
+            mine = sorted(
+                (r for r in runs if r["variant"] == variant and r["route"] == route), key=lambda r: r["connections"]
+            )
             if not mine:
                 continue
             x = [r["connections"] for r in mine]
@@ -75,8 +89,9 @@ def chart(results: dict[str, Any], path: Path) -> None:
             axes[row][1].plot(x, [r["p50_ms"] for r in mine], "o-", color=color, label=f"{variant} p50")
             axes[row][1].plot(x, [r["p99_ms"] for r in mine], "s--", color=color, label=f"{variant} p99")
         axes[row][0].set(title=f"{route}: throughput", xlabel="concurrent clients", ylabel="requests/s", xscale="log")
-        axes[row][1].set(title=f"{route}: latency", xlabel="concurrent clients", ylabel="ms", xscale="log",
-                         yscale="log")
+        axes[row][1].set(
+            title=f"{route}: latency", xlabel="concurrent clients", ylabel="ms", xscale="log", yscale="log"
+        )
         for ax in axes[row]:
             ax.grid(True, alpha=0.3)
             ax.legend(fontsize=7)
@@ -106,9 +121,9 @@ def write_report(results: dict[str, Any], out: Path) -> None:
         "rotation; 1,000-row batches of real rows. Each run is a few seconds; access logs off in every variant.",
         "",
         "Variants: **composed, batching on** is what `make serve` runs (entry service + one service per model, "
-        "adaptive batching, single rows coalesced in the entry); **batching off** is the same with `WINE_BATCHING=false` "
-        "(one model call per request, no adaptive batching); **one process** has both models in the API process "
-        "(`benchmarks/one_process.py`).",
+        "adaptive batching, single rows coalesced in the entry); **batching off** is the same with "
+        "`WINE_BATCHING=false` (one model call per request, no adaptive batching); **one process** has both models "
+        "in the API process (`benchmarks/one_process.py`).",
         "",
         "## Targets",
         "",
@@ -116,26 +131,48 @@ def write_report(results: dict[str, Any], out: Path) -> None:
         "|---|---|---|",
     ]
     lines += [f"| {name} | {value} | {'yes' if ok else '**no**'} |" for name, value, ok in targets(results)]
-    lines += ["", f"![throughput and latency]({png.name})", "", "## Single-row requests", "",
-              "| variant | endpoint | clients | requests/s | p50 ms | p99 ms | failed | CPU ms per request, by process |",
-              "|---|---|---|---|---|---|---|---|"]
+    lines += [
+        "",
+        f"![throughput and latency]({png.name})",
+        "",
+        "## Single-row requests",
+        "",
+        "| variant | endpoint | clients | requests/s | p50 ms | p99 ms | failed | CPU ms per request, by process |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
     for r in results["runs"]:
         if r["rows_per_request"] == 1:
             cpu = ", ".join(f"{k} {v:.2f}" for k, v in r["cpu_ms_per_request"].items() if v >= 0.01)
-            lines.append(f"| {r['variant']} | `{r['route']}` | {r['connections']} | {r['requests_per_s']:.0f} | "
-                         f"{r['p50_ms']:.1f} | {r['p99_ms']:.1f} | {r['failures']} | {cpu} |")
-    lines += ["", "## 1,000-row batches", "",
-              "| variant | endpoint | clients | rows/s | p50 ms | p99 ms | failed |", "|---|---|---|---|---|---|---|"]
+            lines.append(
+                f"| {r['variant']} | `{r['route']}` | {r['connections']} | {r['requests_per_s']:.0f} | "
+                f"{r['p50_ms']:.1f} | {r['p99_ms']:.1f} | {r['failures']} | {cpu} |"
+            )
+    lines += [
+        "",
+        "## 1,000-row batches",
+        "",
+        "| variant | endpoint | clients | rows/s | p50 ms | p99 ms | failed |",
+        "|---|---|---|---|---|---|---|",
+    ]
     for r in results["runs"]:
         if r["rows_per_request"] > 1:
-            lines.append(f"| {r['variant']} | `{r['route']}` | {r['connections']} | "
-                         f"{r['requests_per_s'] * r['rows_per_request']:,.0f} | {r['p50_ms']:.1f} | "
-                         f"{r['p99_ms']:.1f} | {r['failures']} |")
+            lines.append(
+                f"| {r['variant']} | `{r['route']}` | {r['connections']} | "
+                f"{r['requests_per_s'] * r['rows_per_request']:,.0f} | {r['p50_ms']:.1f} | "
+                f"{r['p99_ms']:.1f} | {r['failures']} |"
+            )
     model = results["model_predict_ms_1000_rows"]
-    lines += ["", "Each model's own predict on 1,000 rows, in-process (median of 30): "
-              + ", ".join(f"{k} {v:.1f} ms" for k, v in model.items()) + ".", "",
-              "## Start-up and memory", "", "| variant | `bentoml serve` to `/readyz` | peak RSS, all serving processes |",
-              "|---|---|---|"]
+    lines += [
+        "",
+        "Each model's own predict on 1,000 rows, in-process (median of 30): "
+        + ", ".join(f"{k} {v:.1f} ms" for k, v in model.items())
+        + ".",
+        "",
+        "## Start-up and memory",
+        "",
+        "| variant | `bentoml serve` to `/readyz` | peak RSS, all serving processes |",
+        "|---|---|---|",
+    ]
     for variant, seconds in results["ready_s"].items():
         lines.append(f"| {variant} | {seconds:.1f} s | {results['peak_memory_mb'][variant]:.0f} MB |")
     out.write_text("\n".join(lines) + "\n")

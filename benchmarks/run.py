@@ -9,6 +9,7 @@ answers and zero socket errors.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import platform
@@ -130,9 +131,22 @@ def wrk(server: Server, variant: str, route: str, script: Path, connections: int
     procs = serving_processes(server)
     before = {p.pid: sum(p.cpu_times()[:2]) for p in procs}
     out = subprocess.run(
-        ["wrk", "-t1", f"-c{connections}", f"-d{seconds}s", "--timeout", "10s", "--latency", "-s", str(script),
-         server.url + route],
-        capture_output=True, text=True, timeout=seconds + 60, check=True,
+        [
+            "wrk",
+            "-t1",
+            f"-c{connections}",
+            f"-d{seconds}s",
+            "--timeout",
+            "10s",
+            "--latency",
+            "-s",
+            str(script),
+            server.url + route,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=seconds + 60,
+        check=True,
     ).stdout
     requests = int(re.search(r"(\d+) requests in", out).group(1))  # type: ignore[union-attr]
     non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
@@ -140,10 +154,8 @@ def wrk(server: Server, variant: str, route: str, script: Path, connections: int
     failures = (int(non2xx.group(1)) if non2xx else 0) + (sum(map(int, errors.groups())) if errors else 0)
     cpu = {}
     for p in procs:
-        try:
+        with contextlib.suppress(psutil.Error):
             cpu[_process_name(p)] = round((sum(p.cpu_times()[:2]) - before[p.pid]) * 1000 / max(requests, 1), 3)
-        except psutil.Error:
-            pass
     return Run(
         variant=variant,
         route=route,
@@ -245,8 +257,14 @@ def machine() -> dict[str, Any]:
     """What the figures were measured on."""
     from importlib.metadata import version
 
-    cpu = next((ln.split(":", 1)[1].strip() for ln in Path("/proc/cpuinfo").read_text().splitlines()
-                if ln.startswith("model name")), platform.processor())
+    cpu = next(
+        (
+            ln.split(":", 1)[1].strip()
+            for ln in Path("/proc/cpuinfo").read_text().splitlines()
+            if ln.startswith("model name")
+        ),
+        platform.processor(),
+    )
     wrk_version = subprocess.run(["wrk", "-v"], capture_output=True, text=True).stdout.splitlines()[0]
     return {
         "cpu": cpu,

@@ -17,7 +17,6 @@ from wine_quality.metrics import regression_metrics
 from wine_quality.registry import KINDS, training_metadata, write_pin
 from wine_quality.settings import get_settings
 
-
 INTERVAL_METHOD = "cross-conformal: out-of-fold absolute residuals of a {folds}-fold CV on the training rows"
 
 

@@ -47,7 +47,9 @@ def _param(text: str) -> tuple[str, Any]:
 
 def _plain(params: dict[str, Any]) -> dict[str, Any]:
     # the model store takes basic types only, and no None: keep an unset setting visible as "None"
-    return {k: "None" if v is None else v for k, v in params.items() if isinstance(v, (str, int, float, bool, type(None)))}
+    return {
+        k: "None" if v is None else v for k, v in params.items() if isinstance(v, (str, int, float, bool, type(None)))
+    }
 
 
 def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
@@ -80,7 +82,10 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
         data_sha256=sha,
         make_model=lambda seed: build_pipeline(args.estimator, seed, params),
         save=save,
-        hyperparameters=lambda pipeline: {"estimator": args.estimator, **_plain(pipeline.named_steps["model"].get_params())},
+        hyperparameters=lambda pipeline: {
+            "estimator": args.estimator,
+            **_plain(pipeline.named_steps["model"].get_params()),
+        },
         libraries=("scikit-learn",),
     )
 

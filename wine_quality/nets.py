@@ -12,6 +12,9 @@ from torch import nn
 class WineNet(nn.Module):
     """A small multilayer perceptron that standardises its own input."""
 
+    mean: torch.Tensor
+    scale: torch.Tensor
+
     def __init__(self, n_features: int, hidden: Sequence[int] = (64, 32), dropout: float = 0.0) -> None:
         super().__init__()
         self.config = {"n_features": n_features, "hidden": list(hidden), "dropout": dropout}
@@ -34,13 +37,15 @@ class WineNet(nn.Module):
         self.scale.copy_(torch.as_tensor(np.where(std > 0, std, 1.0), dtype=torch.float32))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.body((x - self.mean) / self.scale).squeeze(-1)
+        out: torch.Tensor = self.body((x - self.mean) / self.scale)
+        return out.squeeze(-1)
 
     def predict(self, x: np.ndarray) -> np.ndarray:
         """Predict grades for rows of raw (unscaled) features."""
         self.eval()
         with torch.inference_mode():
-            return self(torch.from_numpy(np.array(x, dtype=np.float32))).numpy().astype(np.float64)
+            out: np.ndarray = self(torch.from_numpy(np.array(x, dtype=np.float32))).numpy().astype(np.float64)
+            return out
 
     def checkpoint(self) -> dict[str, object]:
         """What is saved to the model store: the architecture and the weights, scaling included."""

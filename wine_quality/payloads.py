@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 from pydantic import BaseModel, ConfigDict, Field, create_model
 
@@ -48,7 +48,12 @@ class BatchPrediction(BaseModel):
 class BatchRequestBase(BaseModel):
     """Many samples and the model to predict them with."""
 
-    model_config = ConfigDict(extra="forbid", json_schema_extra={"example": {"model": "sklearn", "samples": [EXAMPLE]}})
+    model_config = ConfigDict(
+        extra="forbid", json_schema_extra={"example": {"model": "sklearn", "samples": [cast(Any, EXAMPLE)]}}
+    )
+
+    model: ModelKindName
+    samples: list[Wine]
 
 
 def batch_request(max_rows: int) -> type[BatchRequestBase]:

@@ -42,12 +42,14 @@ class ModelStoreError(RuntimeError):
 
 def git_commit() -> str | None:
     """The code's git commit (with '-dirty' for uncommitted changes), or None outside a git checkout."""
+
+    def git(*args: str) -> str:
+        done = subprocess.run(["git", *args], cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=10, check=True)
+        return done.stdout.strip()
+
     try:
-        run = lambda *args: subprocess.run(  # noqa: E731
-            ["git", *args], cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=10, check=True
-        ).stdout.strip()
-        commit = run("rev-parse", "HEAD")
-        return commit + ("-dirty" if run("status", "--porcelain", "--untracked-files=no") else "")
+        commit = git("rev-parse", "HEAD")
+        return commit + ("-dirty" if git("status", "--porcelain", "--untracked-files=no") else "")
     except (OSError, subprocess.SubprocessError):
         return None
 

@@ -57,6 +57,6 @@ def test_mixed_load_has_no_failed_request(server: Server, tmp_path: Path) -> Non
     total = rows["Aggregated"]
     assert int(total["Failure Count"]) == 0, output[-6000:]
     assert int(total["Request Count"]) > 0
-    assert REQUEST_NAMES <= set(rows), f"missing request names: {REQUEST_NAMES - set(rows)}"
+    assert set(rows) >= REQUEST_NAMES, f"missing request names: {REQUEST_NAMES - set(rows)}"
     for name in REQUEST_NAMES:
         assert int(rows[name]["Request Count"]) > 0, name

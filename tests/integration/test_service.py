@@ -71,7 +71,10 @@ def test_batch_answers_in_order_and_equal_to_single_predictions(
 
 
 def _counter(metrics: str, service: str, endpoint: str) -> float:
-    pattern = rf'bentoml_service_request_total\{{endpoint="{endpoint}",http_response_code="200",[^}}]*service_name="{service}"[^}}]*\}} ([0-9.]+)'
+    pattern = (
+        rf'bentoml_service_request_total\{{endpoint="{endpoint}",http_response_code="200",'
+        rf'[^}}]*service_name="{service}"[^}}]*\}} ([0-9.]+)'
+    )
     match = re.search(pattern, metrics)
     return float(match.group(1)) if match else 0.0
 
@@ -81,7 +84,10 @@ def test_a_batch_request_reaches_its_model_service_as_one_call(client: httpx.Cli
     before = client.get("/metrics").text
     assert client.post("/predict_batch", json={"model": "torch", "samples": real_rows(50)}).status_code == 200
     after = client.get("/metrics").text
-    assert _counter(after, "wine_quality_torch", "/predict_rows") - _counter(before, "wine_quality_torch", "/predict_rows") == 1
+    assert (
+        _counter(after, "wine_quality_torch", "/predict_rows") - _counter(before, "wine_quality_torch", "/predict_rows")
+        == 1
+    )
     assert _counter(after, "wine_quality_torch", "/predict") == _counter(before, "wine_quality_torch", "/predict")
 
 

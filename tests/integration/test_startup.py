@@ -76,9 +76,7 @@ def test_a_model_whose_features_do_not_match_the_schema_is_refused(
     assert "retrain with `python -m train.torch_model`" in lines[0]
 
 
-def test_a_newer_model_does_not_replace_the_pinned_one(
-    tmp_path: Path, trained: dict[str, dict[str, object]]
-) -> None:
+def test_a_newer_model_does_not_replace_the_pinned_one(tmp_path: Path, trained: dict[str, dict[str, object]]) -> None:
     """A model saved with --no-pin after the pin is not served, even after a restart; a pin or tag chooses it."""
     newer = json.loads(run_cli("-m", "train.sklearn_model", "--estimator", "ridge", "--no-pin").stdout)["tag"]
     lock = Path(os.environ["WINE_MODELS_LOCK"])
@@ -97,4 +95,3 @@ def test_a_newer_model_does_not_replace_the_pinned_one(
             assert c.post("/predict", json=EXAMPLE).json()["model"] == newer
     finally:
         chosen.stop()
-

@@ -51,8 +51,12 @@ def test_sklearn_run_saves_pipeline_with_full_metadata() -> None:
 
 def test_same_seed_same_metrics() -> None:
     """Two runs with one seed on one file give identical metrics; a model differs only in its tag."""
-    first = sklearn_model.main(["--no-pin", "--estimator", "random_forest", "--param", "n_estimators=20", "--seed", "5"])
-    second = sklearn_model.main(["--no-pin", "--estimator", "random_forest", "--param", "n_estimators=20", "--seed", "5"])
+    first = sklearn_model.main(
+        ["--no-pin", "--estimator", "random_forest", "--param", "n_estimators=20", "--seed", "5"]
+    )
+    second = sklearn_model.main(
+        ["--no-pin", "--estimator", "random_forest", "--param", "n_estimators=20", "--seed", "5"]
+    )
     assert first["metrics"] == second["metrics"] and first["tag"] != second["tag"]
     a, b = torch_model.main(TINY_NET), torch_model.main(TINY_NET)
     assert a["metrics"] == b["metrics"]
@@ -98,7 +102,9 @@ def test_a_broken_data_file_stops_training_with_one_line(tmp_path: Path) -> None
 
 def test_training_on_the_white_file_records_it() -> None:
     """--data takes the semicolon white file; the metadata names it and its row counts."""
-    result = sklearn_model.main(["--no-pin", "--estimator", "ridge", "--data", str(RED.with_name("winequality-white.csv"))])
+    result = sklearn_model.main(
+        ["--no-pin", "--estimator", "ridge", "--data", str(RED.with_name("winequality-white.csv"))]
+    )
     data = bentoml.models.get(result["tag"]).info.metadata["data"]
     assert (data["file"], data["rows"], data["rows_unique"]) == ("winequality-white.csv", 4898, 3961)
 
@@ -125,6 +131,9 @@ def test_a_served_model_needs_an_interval_at_the_served_coverage() -> None:
     """Serving at a coverage the model was not calibrated for is refused, naming the levels it has."""
     result = sklearn_model.main(["--no-pin", "--estimator", "ridge"])
     stored = bentoml.models.get(result["tag"])
-    assert ServedModel.from_stored("sklearn", stored, 0.95).half_width == stored.info.metadata["interval"]["half_width"]["0.95"]
+    assert (
+        ServedModel.from_stored("sklearn", stored, 0.95).half_width
+        == stored.info.metadata["interval"]["half_width"]["0.95"]
+    )
     with pytest.raises(ModelStoreError, match=r"no prediction interval calibrated for coverage 0.99"):
         ServedModel.from_stored("sklearn", stored, 0.99)
