@@ -217,3 +217,17 @@ def test_many_concurrent_requests_all_succeed(server: Server) -> None:
 
     statuses = asyncio.run(run())
     assert statuses.count(200) == 600, {s: statuses.count(s) for s in set(statuses)}
+
+
+def test_torch_is_loaded_only_in_the_torch_service(server: Server, client: httpx.Client) -> None:
+    """The entry and scikit-learn processes never load torch; the torch service does."""
+    import psutil
+
+    client.post("/predict_net", json=EXAMPLE)
+    workers = psutil.Process(server.process.pid).children(recursive=True)
+    loaded = {}
+    for worker in workers:
+        cmd = worker.cmdline()
+        name = cmd[cmd.index("--service-name") + 1] if "--service-name" in cmd else "supervisor"
+        loaded[name] = any("libtorch" in m.path for m in worker.memory_maps())
+    assert loaded == {"wine_quality": False, "wine_quality_sklearn": False, "wine_quality_torch": True}
