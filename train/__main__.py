@@ -18,7 +18,7 @@ def missing_kinds() -> list[str]:
             settings = get_settings()
             ServedModel.from_stored(kind, find_stored(kind, pinned_tag(kind, settings)), settings.interval_coverage)
         except ModelStoreError as exc:
-            print(f"{kind}: {exc}", file=sys.stderr)
+            print(f"{kind}: to train, because {exc}", file=sys.stderr)
             missing.append(kind)
     return missing
 
