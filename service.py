@@ -107,7 +107,7 @@ class JsonAPI:
         low, high = served.intervals(np.array([quality]))
         return Prediction(
             quality=quality,
-            interval=Interval(low=low[0], high=high[0], coverage=served.coverage),
+            interval=Interval(low=float(low[0]), high=float(high[0]), coverage=served.coverage),
             model=served.tag,
             outside_training_range=served.outside_training_range(np.array([row]))[0],
         )
@@ -130,18 +130,13 @@ class JsonAPI:
         served = SERVED[request.model]
         outside = served.outside_training_range(rows)
         lows, highs = served.intervals(qualities)
-        # values already checked: model_construct skips validating thousands of small objects a second time
-        return BatchPrediction(
-            model=served.tag,
-            predictions=[
-                RowPrediction.model_construct(
-                    quality=q,
-                    interval=Interval.model_construct(low=lo, high=hi, coverage=served.coverage),
-                    outside_training_range=o,
-                )
-                for q, lo, hi, o in zip(qualities.tolist(), lows.tolist(), highs.tolist(), outside, strict=True)
-            ],
-        )
+        coverage = served.coverage
+        predictions: list[RowPrediction] = [
+            {"quality": q, "interval": {"low": lo, "high": hi, "coverage": coverage}, "outside_training_range": o}
+            for q, lo, hi, o in zip(qualities.tolist(), lows.tolist(), highs.tolist(), outside, strict=True)
+        ]
+        # built from checked values: model_construct skips validating them a second time
+        return BatchPrediction.model_construct(model=served.tag, predictions=predictions)
 
     @bentoml.api(route="/models")
     async def models(self) -> ModelsDescription:

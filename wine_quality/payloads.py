@@ -2,21 +2,24 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal, cast
+from typing import Annotated, Any, Literal, cast
 
 from pydantic import BaseModel, ConfigDict, Field, create_model
+from typing_extensions import TypedDict  # pydantic needs this one before Python 3.12
 
 from wine_quality.schema import EXAMPLE, Wine
 
 ModelKindName = Literal["sklearn", "torch"]
 
 
-class Interval(BaseModel):
+# Interval and RowPrediction are TypedDicts: a 1,000-row answer is built from plain dicts and serialised by
+# pydantic-core without a Python object per row (a BaseModel per row cost a third of a batch request).
+class Interval(TypedDict):
     """A range that holds the true grade with the stated probability (calibrated on rows the model did not see)."""
 
     low: float
     high: float
-    coverage: float = Field(description="nominal share of true grades inside [low, high]")
+    coverage: Annotated[float, Field(description="nominal share of true grades inside [low, high]")]
 
 
 class Prediction(BaseModel):
@@ -30,7 +33,7 @@ class Prediction(BaseModel):
     )
 
 
-class RowPrediction(BaseModel):
+class RowPrediction(TypedDict):
     """One row's answer within a batch."""
 
     quality: float
