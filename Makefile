@@ -2,12 +2,14 @@
 PYTHON ?= python3
 VENV   ?= .venv
 PORT   ?= 3000
+IMAGE     ?= wine-quality:latest
+IMAGE_TAR ?= build/wine-quality-image.tar
 HOST   ?= 127.0.0.1
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-$(shell cksum < pyproject.toml | cut -d' ' -f1)
 
 .DEFAULT_GOAL := help
-.PHONY: help install models train serve test test-unit lint load-test bench clean
+.PHONY: help install models train serve test test-unit test-e2e lint load-test bench evaluate bento image image-save clean
 
 help: ## List the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
@@ -33,7 +35,19 @@ test: install ## Install and run the whole test suite
 	$(BIN)/python -m pytest
 
 test-unit: install ## Only the tests that need no server
-	$(BIN)/python -m pytest -m "not integration and not load"
+	$(BIN)/python -m pytest -m "not integration and not load and not e2e"
+
+test-e2e: install ## Only the end-to-end test: bento, image, container vs bentoml serve (minutes)
+	$(BIN)/python -m pytest -m e2e
+
+bento: models ## Build the bento of the pinned models (bentoml build); prints its tag
+	$(BIN)/python deploy/bento.py
+
+image: bento ## Build the OCI image with bentoml containerize (Docker, else podman, set up here if needed)
+	$(BIN)/python deploy/image.py build
+
+image-save: install ## Write $(IMAGE) as a docker-archive tarball, $(IMAGE_TAR), for docker/podman load
+	$(BIN)/python deploy/image.py save --image $(IMAGE) --output $(IMAGE_TAR)
 
 lint: install ## ruff (lint and format check) and mypy on the shared code and service.py
 	$(BIN)/ruff check . && $(BIN)/ruff format --check . && $(BIN)/mypy
