@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import os
 
 import bentoml
@@ -23,6 +24,7 @@ class OneProcess(JsonAPI):
         self.predictors: dict[str, Predictor] = {
             kind: load_predictor(kind, bentoml.models.get(served.tag)) for kind, served in SERVED.items()
         }
+        gc.freeze()  # as the composed services do
 
     async def predict_one(self, kind: str, row: tuple[float, ...]) -> float:
         return float(self.predictors[kind](np.array([row]))[0])
