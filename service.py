@@ -166,7 +166,9 @@ class WineQuality(JsonAPI):
             return float((await getattr(self, kind).to_async.predict(np.array([row])))[0])
         if kind not in self.coalescers:  # made on first use: dependency clients exist only once the server runs
             call = getattr(self, kind).to_async.predict
-            self.coalescers[kind] = Coalescer(call, SETTINGS.max_batch_size, SETTINGS.max_in_flight)
+            self.coalescers[kind] = Coalescer(
+                call, SETTINGS.max_batch_size, SETTINGS.max_in_flight, SETTINGS.model_duty
+            )
         return await self.coalescers[kind].predict(row)
 
     async def predict_many(self, kind: str, rows: np.ndarray) -> np.ndarray:

@@ -17,12 +17,19 @@ class Coalescer:
     model service carries every row that queued meanwhile. The model service's own adaptive batching then joins
     calls from several entry workers. This spares one inter-process hop per request, which costs more than the
     prediction itself for these models.
+
+    `duty` caps the share of time the model is kept busy: a new call starts no sooner than (mean call time / duty)
+    after the previous one started, unless a full batch is waiting. An ensemble that costs as much for 30 rows as
+    for one then gets fewer, fuller calls under load (duty 0.5 adds at most one call time of waiting); a cheap model
+    hardly waits at all.
     """
 
-    def __init__(self, call: ModelCall, max_rows: int, max_in_flight: int) -> None:
-        self._call, self._max_rows, self._max_in_flight = call, max_rows, max_in_flight
+    def __init__(self, call: ModelCall, max_rows: int, max_in_flight: int, duty: float = 1.0) -> None:
+        self._call, self._max_rows, self._max_in_flight, self._duty = call, max_rows, max_in_flight, duty
         self._queue: list[tuple[tuple[float, ...], asyncio.Future[float]]] = []
         self._in_flight = 0
+        self._last_start = 0.0
+        self._call_seconds = 0.0  # moving average of one call's duration
 
     async def predict(self, row: tuple[float, ...]) -> float:
         """The model's answer for one row."""
@@ -35,10 +42,18 @@ class Coalescer:
 
     async def _drain(self) -> None:
         try:
+            loop = asyncio.get_running_loop()
             while self._queue:
+                wait = self._last_start + self._call_seconds / self._duty - loop.time()
+                if wait > 0 and len(self._queue) < self._max_rows:
+                    await asyncio.sleep(wait)
+                    if not self._queue:  # another call in flight took them meanwhile
+                        break
                 batch, self._queue = self._queue[: self._max_rows], self._queue[self._max_rows :]
+                self._last_start = start = loop.time()
                 try:
                     answers = await self._call(np.array([row for row, _ in batch]))
+                    self._call_seconds += 0.2 * (loop.time() - start - self._call_seconds)
                 except Exception as exc:  # every waiting caller gets the failure, none hangs
                     for _, future in batch:
                         if not future.done():

@@ -28,6 +28,7 @@ class Settings(BaseSettings):
     batching: bool = Field(True, description="adaptive batching on (off only to measure what it brings)")
     max_batch_size: int = Field(128, ge=2, description="most rows one adaptive batch may hold")
     max_in_flight: int = Field(2, ge=1, description="concurrent calls from the entry to each model service")
+    model_duty: float = Field(0.5, gt=0, le=1, description="most share of time the entry keeps a model service busy")
     max_latency_ms: int = Field(10_000, ge=1, description="a request expected to wait longer is refused with 503")
     # Requests to /predict_batch.
     max_rows_per_request: int = Field(10_000, ge=1, description="most samples one /predict_batch call may send")

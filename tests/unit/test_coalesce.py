@@ -78,3 +78,22 @@ def test_calls_in_flight_never_exceed_the_limit(in_flight: int) -> None:
 
     asyncio.run(run())
     assert peak == in_flight
+
+
+def test_duty_spaces_calls_into_fuller_batches_and_never_sends_an_empty_one() -> None:
+    """With duty 0.5 and two calls in flight, rows arriving over time go out in fewer calls, none of them empty."""
+    model = FakeModel()
+
+    async def run() -> list[float]:
+        coalescer = Coalescer(model, max_rows=64, max_in_flight=2, duty=0.5)
+
+        async def arrive(i: int) -> float:
+            await asyncio.sleep(i * 0.001)  # one row a millisecond, for 150 ms
+            return await coalescer.predict([float(i)])
+
+        return await asyncio.gather(*(arrive(i) for i in range(150)))
+
+    answers = asyncio.run(run())
+    assert answers == [float(i) for i in range(150)]
+    assert min(model.calls) >= 1 and sum(model.calls) == 150
+    assert len(model.calls) < 20  # calls of ~10 ms spaced ~20 ms apart, not one per row
