@@ -18,8 +18,8 @@ class Coalescer:
     calls from several entry workers. This spares one inter-process hop per request, which costs more than the
     prediction itself for these models.
 
-    `duty` caps the share of time the model is kept busy: a new call starts no sooner than (mean call time / duty)
-    after the previous one started, unless a full batch is waiting. An ensemble that costs as much for 30 rows as
+    `duty` caps the share of time the model is kept busy under load: when several rows wait, a new call starts no
+    sooner than (mean call time / duty) after the previous one started, unless a full batch is waiting. An ensemble that costs as much for 30 rows as
     for one then gets fewer, fuller calls under load (duty 0.5 adds at most one call time of waiting); a cheap model
     hardly waits at all.
     """
@@ -45,7 +45,8 @@ class Coalescer:
             loop = asyncio.get_running_loop()
             while self._queue:
                 wait = self._last_start + self._call_seconds / self._duty - loop.time()
-                if wait > 0 and len(self._queue) < self._max_rows:
+                # a lone row is never held back: waiting pays only when rows arrive faster than calls end
+                if wait > 0 and 1 < len(self._queue) < self._max_rows:
                     await asyncio.sleep(wait)
                     if not self._queue:  # another call in flight took them meanwhile
                         break
