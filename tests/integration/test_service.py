@@ -67,7 +67,9 @@ def test_batch_answers_in_order_and_equal_to_single_predictions(
     singles = [client.post(route, json=row).json()["quality"] for row in rows]
     assert batch == pytest.approx(singles, abs=1e-5)
     assert batch == pytest.approx(list(direct(kind, str(trained[kind]["tag"]), rows)), abs=1e-5)
-    assert len(set(np.round(batch, 6))) > 5  # real, different wines get different grades
+    assert len(set(np.round(batch, 6))) > 2  # different wines, different grades: the order checks can fail
+    reversed_answer = client.post("/predict_batch", json={"model": kind, "samples": rows[::-1]}).json()
+    assert [p["quality"] for p in reversed_answer["predictions"]] == pytest.approx(batch[::-1], abs=1e-5)
 
 
 def _counter(metrics: str, service: str, endpoint: str) -> float:
