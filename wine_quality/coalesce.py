@@ -19,9 +19,9 @@ class Coalescer:
     prediction itself for these models.
 
     `duty` caps the share of time the model is kept busy under load: when several rows wait, a new call starts no
-    sooner than (mean call time / duty) after the previous one started, unless a full batch is waiting. An ensemble that costs as much for 30 rows as
-    for one then gets fewer, fuller calls under load (duty 0.5 adds at most one call time of waiting); a cheap model
-    hardly waits at all.
+    sooner than (mean call time / duty) after the previous one started, unless a full batch is waiting. An
+    ensemble that costs as much for 30 rows as for one then gets fewer, fuller calls under load (duty 0.5 adds at
+    most one call time of waiting); a cheap model hardly waits at all.
     """
 
     def __init__(self, call: ModelCall, max_rows: int, max_in_flight: int, duty: float = 1.0) -> None:
