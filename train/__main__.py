@@ -13,9 +13,9 @@ from wine_quality.settings import get_settings
 def missing_kinds() -> list[str]:
     """The kinds whose pinned model is absent from the store or does not match the schema."""
     missing = []
+    settings = get_settings()
     for kind in KINDS:
         try:
-            settings = get_settings()
             ServedModel.from_stored(kind, find_stored(kind, pinned_tag(kind, settings)), settings.interval_coverage)
         except ModelStoreError as exc:
             print(f"{kind}: to train, because {exc}", file=sys.stderr)

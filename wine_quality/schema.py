@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from operator import attrgetter
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any, cast
 
 from pydantic import BaseModel, ConfigDict, Field, create_model, model_validator
 
@@ -59,6 +59,7 @@ EXAMPLE: dict[str, float] = {
 FREE_SO2, TOTAL_SO2 = "free sulfur dioxide", "total sulfur dioxide"
 FREE_ABOVE_TOTAL = "free sulfur dioxide cannot exceed total sulfur dioxide"
 _ROW = attrgetter(*(f.field for f in FEATURES))
+_FREE_FIELD, _TOTAL_FIELD = (next(f.field for f in FEATURES if f.name == name) for name in (FREE_SO2, TOTAL_SO2))
 
 
 class _WineBase(BaseModel):
@@ -67,7 +68,7 @@ class _WineBase(BaseModel):
 
     @model_validator(mode="after")
     def _consistent(self) -> _WineBase:
-        if getattr(self, "free_sulfur_dioxide") > getattr(self, "total_sulfur_dioxide"):  # noqa: B009 (dynamic fields)
+        if getattr(self, _FREE_FIELD) > getattr(self, _TOTAL_FIELD):
             raise ValueError(FREE_ABOVE_TOTAL)
         return self
 
@@ -77,7 +78,7 @@ class _WineBase(BaseModel):
 
     def as_row(self) -> tuple[float, ...]:
         """The sample as floats in schema order."""
-        return tuple(_ROW(self))
+        return cast(tuple[float, ...], _ROW(self))
 
 
 def _field(feature: Feature) -> Any:
