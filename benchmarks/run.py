@@ -28,8 +28,8 @@ from typing import Any
 
 import psutil
 
-from wine_quality.data import RED, WHITE, load_wines
-from wine_quality.devserver import Server, start_server
+from tests.devserver import Server, start_server
+from train.data import RED, WHITE, load_wines
 from wine_quality.schema import FEATURE_NAMES
 from wine_quality.settings import PROJECT_ROOT
 

@@ -26,7 +26,7 @@ from typing import Any
 from locust import HttpUser, between, events, task
 from locust.env import Environment
 
-from wine_quality.data import RED, WHITE, load_wines
+from train.data import RED, WHITE, load_wines
 from wine_quality.schema import FEATURE_NAMES, TARGET_HIGH, TARGET_LOW
 from wine_quality.settings import SKLEARN_MODEL_NAME, TORCH_MODEL_NAME
 

@@ -11,9 +11,9 @@ from typing import Any
 
 import numpy as np
 
-from wine_quality.data import RED, DataError, Split, file_sha256, load_wines, split_wines
-from wine_quality.evaluation import Regressor, conformal_half_widths, coverage, cross_validate
-from wine_quality.metrics import regression_metrics
+from train.crossval import Regressor, conformal_half_widths, coverage, cross_validate
+from train.data import RED, DataError, Split, file_sha256, load_wines, split_wines
+from train.metrics import regression_metrics
 from wine_quality.registry import KINDS, training_metadata, write_pin
 from wine_quality.settings import get_settings
 

@@ -33,11 +33,11 @@ from joblib import Parallel, delayed
 from sklearn.model_selection import RepeatedKFold
 from threadpoolctl import threadpool_limits
 
+from train.crossval import INTERVAL_LEVELS, Regressor, conformal_half_widths, coverage, cross_validate
+from train.data import RED, WHITE, deduplicate, file_sha256, load_wines, split_wines
+from train.metrics import regression_metrics
+from train.network import NetConfig, NetRegressor, fit_net
 from train.sklearn_model import build_pipeline
-from train.torch_model import NetConfig, NetRegressor, fit_net
-from wine_quality.data import RED, WHITE, deduplicate, file_sha256, load_wines, split_wines
-from wine_quality.evaluation import INTERVAL_LEVELS, Regressor, conformal_half_widths, coverage, cross_validate
-from wine_quality.metrics import regression_metrics
 from wine_quality.schema import FEATURE_NAMES, TARGET
 from wine_quality.settings import PROJECT_ROOT
 
@@ -99,7 +99,7 @@ class Candidate:
         if self.key == "torch":
             settings = {**params, "seed": seed}
             settings["hidden"] = tuple(settings.get("hidden", NetConfig.hidden))
-            return NetRegressor(NetConfig(**settings))
+            return NetRegressor.from_config(NetConfig(**settings))
         pipeline: Regressor = build_pipeline(self.key, seed, params)
         return pipeline
 
@@ -746,7 +746,7 @@ def _markdown(report: dict[str, Any], plots: dict[str, str]) -> str:
         )
         + ").",
         f"- **Outer loop**: `RepeatedKFold({folds} folds × {repeats} repeats, seed {proto['seed']})` — the same "
-        f"{n_outer} train/test splits for every model (`wine_quality.evaluation.cross_validate`).",
+        f"{n_outer} train/test splits for every model (`train.crossval.cross_validate`).",
         f"- **Inner search**: inside each outer training fold only, every setting of the model's grid is scored by a "
         f"{inner}-fold cross-validation of those rows (again `cross_validate`); the lowest out-of-fold MAD wins and is "
         "refitted on the whole outer training fold, then scored once on the outer test fold. The test fold never "

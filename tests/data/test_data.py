@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from wine_quality.data import DATA_DIR, RED, WHITE, DataError, deduplicate, load_wines, split_wines
+from train.data import DATA_DIR, RED, WHITE, DataError, deduplicate, load_wines, split_wines
 from wine_quality.schema import FEATURE_NAMES, TARGET
 
 

@@ -25,7 +25,7 @@ import httpx
 import pytest
 
 from deploy import image as deploy_image
-from wine_quality.devserver import Server, free_port, start_server
+from tests.devserver import Server, free_port, start_server
 from wine_quality.schema import EXAMPLE
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]

@@ -12,8 +12,8 @@ import httpx
 import numpy as np
 import pytest
 
-from wine_quality.data import RED, file_sha256, load_wines
-from wine_quality.devserver import Server
+from tests.devserver import Server
+from train.data import RED, file_sha256, load_wines
 from wine_quality.registry import load_predictor
 from wine_quality.schema import EXAMPLE, FEATURE_NAMES
 

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import ROOT, run_cli
-from wine_quality.devserver import free_port, start_server
+from tests.devserver import free_port, start_server
 from wine_quality.registry import read_pins, write_pin
 from wine_quality.schema import EXAMPLE
 

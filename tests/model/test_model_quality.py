@@ -13,10 +13,10 @@ from collections.abc import Callable, Iterator
 import numpy as np
 import pytest
 
+from train.data import RED, Split, load_wines, split_wines
+from train.metrics import regression_metrics
+from train.network import NetConfig, fit_net
 from train.sklearn_model import build_pipeline
-from train.torch_model import NetConfig, fit_net
-from wine_quality.data import RED, Split, load_wines, split_wines
-from wine_quality.metrics import regression_metrics
 from wine_quality.schema import FEATURE_NAMES, TARGET_HIGH, TARGET_LOW, Wine
 
 pytestmark = pytest.mark.slow

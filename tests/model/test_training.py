@@ -11,7 +11,7 @@ import pytest
 
 from tests.conftest import run_cli
 from train import sklearn_model, torch_model
-from wine_quality.data import RED, file_sha256, load_wines, split_wines
+from train.data import RED, file_sha256, load_wines, split_wines
 from wine_quality.registry import ModelStoreError, ServedModel, load_predictor, read_pins
 from wine_quality.schema import FEATURE_NAMES
 

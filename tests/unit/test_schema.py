@@ -7,7 +7,7 @@ import math
 import pytest
 from pydantic import ValidationError
 
-from wine_quality.data import RED
+from train.data import RED
 from wine_quality.schema import EXAMPLE, FEATURE_NAMES, FEATURES, Wine
 
 
@@ -84,7 +84,7 @@ def test_it_refuses_more_free_than_total_sulfur_dioxide() -> None:
 
 def test_bounds_contain_every_value_in_the_shipped_data() -> None:
     """The physical bounds are wide enough for every real wine in the data."""
-    from wine_quality.data import WHITE, load_wines
+    from train.data import WHITE, load_wines
 
     for path in (RED, WHITE):
         frame = load_wines(path)

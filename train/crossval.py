@@ -9,7 +9,7 @@ from typing import Any, Protocol
 import numpy as np
 from sklearn.model_selection import RepeatedKFold
 
-from wine_quality.metrics import regression_metrics
+from train.metrics import regression_metrics
 
 INTERVAL_LEVELS = (0.8, 0.9, 0.95)
 
