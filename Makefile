@@ -2,7 +2,9 @@
 PYTHON ?= python3
 VENV   ?= .venv
 PORT   ?= 3000
-IMAGE     ?= wine-quality:latest
+RUNTIME   ?= onnx
+BENTO     := wine-quality$(if $(filter native,$(RUNTIME)),-native)
+IMAGE     ?= $(BENTO):latest
 IMAGE_TAR ?= build/wine-quality-image.tar
 HOST   ?= 127.0.0.1
 BIN    := $(VENV)/bin
@@ -43,11 +45,11 @@ test-e2e: install ## Only the end-to-end test: bento, image, container vs bentom
 evaluate: install ## Nested repeated CV of every model vs the paper (~10 min on 2 cores): reports/EVALUATION.md
 	$(BIN)/python -m train.evaluate $(EVAL_ARGS)
 
-bento: models ## Build the bento of the pinned models (bentoml build); prints its tag
-	$(BIN)/python deploy/bento.py
+bento: models ## Build the bento of the pinned models (bentoml build; RUNTIME=native adds torch, scikit-learn)
+	$(BIN)/python deploy/bento.py --runtime $(RUNTIME)
 
 image: bento ## Build the OCI image with bentoml containerize (Docker, else podman, set up here if needed)
-	$(BIN)/python deploy/image.py build
+	$(BIN)/python deploy/image.py build --bento $(BENTO):latest
 
 image-save: install ## Write $(IMAGE) as a docker-archive tarball, $(IMAGE_TAR), for docker/podman load
 	$(BIN)/python deploy/image.py save --image $(IMAGE) --output $(IMAGE_TAR)

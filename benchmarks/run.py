@@ -36,7 +36,6 @@ from wine_quality.settings import PROJECT_ROOT
 VARIANTS = {
     "composed, batching on": ("service:WineQuality", {}),
     "composed, batching off": ("service:WineQuality", {"WINE_BATCHING": "false"}),
-    "one process": ("benchmarks.one_process:OneProcess", {}),
 }
 ROUTES = {"/predict": "sklearn", "/predict_net": "torch"}
 BATCH_ROWS = 1000
@@ -171,21 +170,14 @@ def wrk(server: Server, variant: str, route: str, script: Path, connections: int
 
 
 def model_predict_ms(rows: int = BATCH_ROWS) -> dict[str, float]:
-    """Median time of each served model's own predict on `rows` rows, in this process."""
-    import bentoml
-
-    from wine_quality.registry import load_predictor, served_models
+    """Median time of each served model's own predict on `rows` rows, in this process, with the served runtime."""
+    from wine_quality.served import served_models
     from wine_quality.settings import get_settings
-
-    os.environ.setdefault("OMP_NUM_THREADS", str(get_settings().torch_threads))
-    import torch
-
-    torch.set_num_threads(get_settings().torch_threads)
 
     x = load_wines(RED)[list(FEATURE_NAMES)].to_numpy(dtype=float)[:rows]
     result = {}
     for kind, served in served_models(get_settings()).items():
-        predict = load_predictor(kind, bentoml.models.get(served.tag))
+        predict = served.predictor(get_settings().model_threads)
         times = []
         for _ in range(30):
             start = time.perf_counter()

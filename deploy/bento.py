@@ -1,15 +1,19 @@
 """`make bento`: build the bento of the pinned model versions, and check that it holds exactly those.
 
-    .venv/bin/python deploy/bento.py [--export PATH]
+    .venv/bin/python deploy/bento.py [--runtime onnx|native] [--export PATH]
 
 Prints the bento tag on stdout (the last line), progress on stderr.
 
-Why a staging copy of the project: the bento carries `models.lock.json`, which service.py reads when it serves, and
-the pins that count are the active settings' (WINE_SKLEARN_MODEL / WINE_TORCH_MODEL, else the file that
-WINE_MODELS_LOCK names, else ./models.lock.json). This script resolves those to concrete tags, writes them as the
-staging copy's models.lock.json, and runs `bentoml build` there with WINE_MODELS_LOCK pointing at it, so the
-models BentoML records (service.py's `BentoModel(<pinned tag>)` attributes) and the pin file inside the bento are
-the same, whatever the environment of the build. The developer's own pin file is never written.
+Why a staging copy of the project: the bento carries `model-pins.json`, which service.py reads when it serves, and
+the pins that count are the active settings' (WINE_<KIND>_MODEL, else the file that WINE_MODEL_PINS names, else
+./model-pins.json). This script resolves those to concrete tags, writes them as the staging copy's model-pins.json,
+and runs `bentoml build` there with WINE_MODEL_PINS pointing at it, so the models BentoML records (service.py's
+`BentoModel(<pinned tag>)` attributes) and the pin file inside the bento are the same, whatever the environment of
+the build. The developer's own pin file is never written.
+
+Runtimes: the default bento (`wine-quality`) serves every model with ONNX Runtime and carries neither torch nor
+scikit-learn. `--runtime native` builds `wine-quality-native` from a copy of bentofile.yaml that adds both (torch as
+the local CPU wheel) and sets WINE_RUNTIME=native.
 """
 
 from __future__ import annotations
@@ -32,8 +36,11 @@ import yaml
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from wine_quality.registry import KINDS, ModelStoreError, find_stored, pinned_tag  # noqa: E402
-from wine_quality.settings import Settings  # noqa: E402
+from wine_quality.kinds import KINDS  # noqa: E402
+from wine_quality.pins import pinned_tag  # noqa: E402
+from wine_quality.provenance import git_commit  # noqa: E402
+from wine_quality.settings import PIN_FILE, Settings  # noqa: E402
+from wine_quality.store import ModelStoreError, find_stored  # noqa: E402
 
 BENTOFILE = ROOT / "bentofile.yaml"
 WHEELS = ROOT / "wheels"
@@ -41,7 +48,7 @@ BENTOML = str(Path(sys.executable).with_name("bentoml"))
 # Files of the project that a bento build can need; bentofile.yaml's include/exclude decide what goes in.
 STAGE_SKIP = shutil.ignore_patterns(
     *(".git", ".venv", "venv", "__pycache__", "*.pyc", ".*_cache", "build", "results", ".bentoml", "*.egg-info"),
-    *("models.lock.json", "*.tmp*"),
+    *(PIN_FILE, "models.lock.json", "*.tmp*"),
 )
 
 
@@ -53,9 +60,26 @@ def bentofile() -> dict:
     return yaml.safe_load(BENTOFILE.read_text())
 
 
-def check_pins_match_environment(config: dict) -> str:
-    """Every `name==version` in bentofile.yaml must be what this environment has; returns the torch wheel's name."""
-    wheel = ""
+TORCH_WHEEL = "torch-{version}+cpu-cp311-cp311-manylinux_2_28_x86_64.whl"
+
+
+def native_config(config: dict) -> dict:
+    """bentofile.yaml for the native runtime: scikit-learn and the CPU torch wheel added, WINE_RUNTIME=native."""
+    wheel = f"wheels/{TORCH_WHEEL.format(version=metadata.version('torch').split('+')[0])}"
+    packages = [*config["python"]["packages"], f"scikit-learn=={metadata.version('scikit-learn')}", f"./{wheel}"]
+    return {
+        **config,
+        "name": f"{config['name']}-native",
+        "labels": {**config["labels"], "runtime": "native"},
+        "include": [*config["include"], wheel],
+        "python": {**config["python"], "packages": packages},
+        "envs": [*config["envs"], {"name": "WINE_RUNTIME", "value": "native"}],
+    }
+
+
+def check_pins_match_environment(config: dict) -> str | None:
+    """Every `name==version` in the bento's packages must be what this environment has; returns a wheel's name."""
+    wheel = None
     problems = []
     for spec in config["python"]["packages"]:
         if spec.endswith(".whl"):
@@ -73,8 +97,6 @@ def check_pins_match_environment(config: dict) -> str:
     if problems:
         listed = "\n  ".join(problems)
         sys.exit(f"bento: bentofile.yaml and the project's environment differ (run `make install`?):\n  {listed}")
-    if not wheel:
-        sys.exit("bento: bentofile.yaml lists no torch wheel under python.packages")
     return wheel
 
 
@@ -141,16 +163,17 @@ def link_or_copy(src: str, dst: str) -> None:
         shutil.copy2(src, dst)
 
 
-def build(pins: dict[str, str]) -> str:
+def build(pins: dict[str, str], config: dict) -> str:
     """`bentoml build` in a staging copy of the project holding these pins; returns the bento tag."""
     with tempfile.TemporaryDirectory(prefix="wine-bento-ctx-") as tmp:
         ctx = Path(tmp, "ctx")
         shutil.copytree(ROOT, ctx, ignore=STAGE_SKIP, copy_function=link_or_copy)
-        lock = ctx / "models.lock.json"
+        lock = ctx / PIN_FILE
         lock.write_text(json.dumps(pins, indent=2, sort_keys=True) + "\n")
-        env = {**os.environ, "WINE_MODELS_LOCK": str(lock), "BENTOML_DO_NOT_TRACK": "true"}
-        for kind in KINDS:
-            env.pop(f"WINE_{kind.upper()}_MODEL", None)
+        (ctx / "bentofile.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
+        env = {**os.environ, "WINE_MODEL_PINS": str(lock), "BENTOML_DO_NOT_TRACK": "true"}
+        for name in ("WINE_MODELS_LOCK", *(f"WINE_{kind.upper()}_MODEL" for kind in KINDS)):
+            env.pop(name, None)
         labels = [f"{kind}_model={tag.replace(':', '.')}" for kind, tag in pins.items()]
         commit = git_commit()
         if commit:
@@ -167,25 +190,13 @@ def build(pins: dict[str, str]) -> str:
         return found[-1]
 
 
-def git_commit() -> str | None:
-    """The checkout's short commit, '-dirty' when tracked files changed; None outside git."""
-
-    def git(*args: str) -> str:
-        return subprocess.run(["git", *args], cwd=ROOT, capture_output=True, text=True, check=True).stdout.strip()
-
-    try:
-        return git("rev-parse", "--short=12", "HEAD") + ("-dirty" if git("status", "--porcelain", "-uno") else "")
-    except (OSError, subprocess.CalledProcessError):
-        return None
-
-
 def check_bento(tag: str, pins: dict[str, str]) -> None:
     """The bento records exactly the pinned models, and its own pin file names them."""
     import bentoml
 
     bento = bentoml.get(tag)
     recorded = sorted(str(m.tag) for m in bento.info.all_models)
-    inside = json.loads(Path(bento.path_of("src/models.lock.json")).read_text())
+    inside = json.loads(Path(bento.path_of(f"src/{PIN_FILE}")).read_text())
     if recorded != sorted(pins.values()) or inside != pins:
         bentoml.delete(tag)
         sys.exit(f"bento: {tag} records models {recorded} and pins {inside}, not the pinned {pins}; deleted it")
@@ -193,15 +204,18 @@ def check_bento(tag: str, pins: dict[str, str]) -> None:
 
 def main(argv: list[str] | None = None) -> str:
     parser = argparse.ArgumentParser(prog="deploy/bento.py", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--runtime", choices=("onnx", "native"), default="onnx", help="default: %(default)s")
     parser.add_argument("--export", type=Path, help="also write the bento, models included, to this .bento file")
     args = parser.parse_args(argv)
 
     started = time.monotonic()
-    config = bentofile()
-    ensure_wheel(check_pins_match_environment(config))
+    config = bentofile() if args.runtime == "onnx" else native_config(bentofile())
+    wheel = check_pins_match_environment(config)
+    if wheel:
+        ensure_wheel(wheel)
     pins = resolve_pins()
-    log(f"building with {', '.join(pins.values())}")
-    tag = build(pins)
+    log(f"building {config['name']} ({args.runtime} runtime) with {', '.join(pins.values())}")
+    tag = build(pins, config)
     check_bento(tag, pins)
     log(f"built {tag} in {time.monotonic() - started:.1f} s")
     if args.export:

@@ -135,8 +135,8 @@ def ensure_base_image(name: str, env: dict[str, str]) -> None:
 
 def build(bento: str, tag: str | None) -> str:
     full_tag, bento_path, bento_labels = bento_info(bento)
-    version = full_tag.split(":", 1)[1]
-    tags = [tag] if tag else [f"{IMAGE_NAME}:{version}", f"{IMAGE_NAME}:latest"]
+    name, version = full_tag.split(":", 1)  # the image is named as its bento: wine-quality or wine-quality-native
+    tags = [tag] if tag else [f"{name}:{version}", f"{name}:latest"]
     which = backend()
     started = time.monotonic()
     cmd = [BENTOML, "containerize", full_tag, "--backend", which]
@@ -144,7 +144,7 @@ def build(bento: str, tag: str | None) -> str:
         cmd += ["--image-tag", t]
     # the bento's labels (project, model tags, git commit) and its tag, readable with `docker inspect`
     labels = {
-        "org.opencontainers.image.title": IMAGE_NAME,
+        "org.opencontainers.image.title": name,
         "org.opencontainers.image.version": version,
         "ai.bentoml.bento": full_tag,
         **{f"ai.bentoml.label.{k}": v for k, v in bento_labels.items()},

@@ -18,7 +18,9 @@ fi
 if command -v uv >/dev/null 2>&1; then pip uninstall -y -q uv; fi
 rm -rf /root/.cache /tmp/*
 
-# torch's C++ headers, C++ test binaries and protoc: for building extensions and testing torch, not for inference.
-torch_dir=$(/app/.venv/bin/python -c 'import os, importlib.util as u; print(os.path.dirname(u.find_spec("torch").origin))')
-rm -rf "$torch_dir/include" "$torch_dir/test" "$torch_dir"/bin/test_* "$torch_dir"/bin/*Test "$torch_dir"/bin/protoc*
-/app/.venv/bin/python -c 'import torch; torch.nn.Linear(2, 1)(torch.zeros(1, 2))'
+# torch's C++ headers, C++ test binaries and protoc (native image only): for building extensions and testing torch.
+if /app/.venv/bin/python -c 'import importlib.util as u, sys; sys.exit(u.find_spec("torch") is None)'; then
+    torch_dir=$(/app/.venv/bin/python -c 'import os, importlib.util as u; print(os.path.dirname(u.find_spec("torch").origin))')
+    rm -rf "$torch_dir/include" "$torch_dir/test" "$torch_dir"/bin/test_* "$torch_dir"/bin/*Test "$torch_dir"/bin/protoc*
+    /app/.venv/bin/python -c 'import torch; torch.nn.Linear(2, 1)(torch.zeros(1, 2))'
+fi

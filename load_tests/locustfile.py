@@ -27,8 +27,8 @@ from locust import HttpUser, between, events, task
 from locust.env import Environment
 
 from train.data import RED, WHITE, load_wines
+from wine_quality.kinds import KINDS
 from wine_quality.schema import FEATURE_NAMES, TARGET_HIGH, TARGET_LOW
-from wine_quality.settings import SKLEARN_MODEL_NAME, TORCH_MODEL_NAME
 
 BATCH_SIZE = int(os.environ.get("LOAD_TEST_BATCH_SIZE", "100"))
 if BATCH_SIZE < 1:
@@ -38,7 +38,7 @@ if BATCH_SIZE < 1:
 PREDICT = "/predict [sklearn, 1 wine]"
 PREDICT_NET = "/predict_net [torch, 1 wine]"
 BATCH = {"sklearn": "/predict_batch [sklearn]", "torch": "/predict_batch [torch]"}
-MODEL_NAMES = {"sklearn": SKLEARN_MODEL_NAME, "torch": TORCH_MODEL_NAME}
+MODEL_NAMES = {kind: registered.store_name for kind, registered in KINDS.items()}
 
 
 def _rows() -> list[dict[str, float]]:
@@ -94,7 +94,7 @@ def _model_problem(model: Any, kind: str) -> str | None:
 
 def single_problem(body: Any, kind: str) -> str | None:
     """What is wrong with a single prediction's body, or None."""
-    if not isinstance(body, dict) or set(body) != {"quality", "interval", "model", "outside_training_range"}:
+    if not isinstance(body, dict) or set(body) != {"quality", "interval", "model", "runtime", "outside_training_range"}:
         return f"not a single prediction: {body!r:.300}"
     return (
         _model_problem(body["model"], kind)
@@ -106,7 +106,11 @@ def single_problem(body: Any, kind: str) -> str | None:
 
 def batch_problem(body: Any, kind: str, sent: int) -> str | None:
     """What is wrong with a batch answer's body, or None."""
-    if not isinstance(body, dict) or set(body) != {"model", "predictions"} or not isinstance(body["predictions"], list):
+    if (
+        not isinstance(body, dict)
+        or set(body) != {"model", "runtime", "predictions"}
+        or not isinstance(body["predictions"], list)
+    ):
         return f"not a batch prediction: {body!r:.300}"
     problem = _model_problem(body["model"], kind)
     if problem:

@@ -23,7 +23,7 @@ ROOT = Path(__file__).resolve().parent.parent
 _HOME = Path(tempfile.mkdtemp(prefix="wine-tests-"))
 atexit.register(shutil.rmtree, _HOME, ignore_errors=True)
 os.environ["BENTOML_HOME"] = str(_HOME / "bentoml")
-os.environ["WINE_MODELS_LOCK"] = str(_HOME / "models.lock.json")
+os.environ["WINE_MODEL_PINS"] = str(_HOME / "model-pins.json")
 os.environ.setdefault("BENTOML_DO_NOT_TRACK", "true")
 
 

@@ -1,22 +1,25 @@
-"""Train whichever model kind has no usable pinned model in the store (`python -m train`; --all retrains both)."""
+"""Train whichever model kind has no usable pinned model in the store (`python -m train`; --all retrains them all)."""
 
 from __future__ import annotations
 
 import argparse
+import importlib
 import sys
 from collections.abc import Sequence
 
-from wine_quality.registry import KINDS, ModelStoreError, ServedModel, find_stored, pinned_tag
+from wine_quality.kinds import KINDS
+from wine_quality.served import ServedModel
 from wine_quality.settings import get_settings
+from wine_quality.store import ModelStoreError
 
 
 def missing_kinds() -> list[str]:
-    """The kinds whose pinned model is absent from the store or does not match the schema."""
+    """The kinds whose pinned model is absent from the store, or cannot be served as it is."""
     missing = []
     settings = get_settings()
     for kind in KINDS:
         try:
-            ServedModel.from_stored(kind, find_stored(kind, pinned_tag(kind, settings)), settings.interval_coverage)
+            ServedModel.load(kind, settings)
         except ModelStoreError as exc:
             print(f"{kind}: to train, because {exc}", file=sys.stderr)
             missing.append(kind)
@@ -26,20 +29,13 @@ def missing_kinds() -> list[str]:
 def main(argv: Sequence[str] | None = None) -> None:
     """Train what is missing (or everything), with each script's defaults."""
     p = argparse.ArgumentParser(prog="python -m train", description=__doc__)
-    p.add_argument("--all", action="store_true", help="retrain both models even if pinned ones exist")
+    p.add_argument("--all", action="store_true", help="retrain every kind even if pinned ones exist")
     args = p.parse_args(argv)
     kinds = list(KINDS) if args.all else missing_kinds()
     if not kinds:
-        print("both pinned models are in the store; nothing to train (use --all to retrain)")
+        print("every pinned model is in the store; nothing to train (use --all to retrain)")
     for kind in kinds:
-        if kind == "sklearn":
-            from train import sklearn_model
-
-            sklearn_model.main([])
-        else:
-            from train import torch_model
-
-            torch_model.main(["--no-progress"])
+        importlib.import_module(KINDS[kind].train_module).main([])
 
 
 if __name__ == "__main__":

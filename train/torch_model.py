@@ -1,17 +1,19 @@
-"""Fit a small dense PyTorch network with early stopping and save it to the BentoML model store."""
+"""Fit a small dense PyTorch network with early stopping and save it, with its ONNX form, to the model store."""
 
 from __future__ import annotations
 
 import argparse
+import sys
 from collections.abc import Sequence
-from dataclasses import asdict, replace
+from dataclasses import replace
+from pathlib import Path
 from typing import Any
 
 import torch
 
-from train.common import evaluate_and_save, load_split, parser
 from train.network import OPTIMIZERS, NetConfig, NetRegressor
-from wine_quality.registry import TORCH_FILE
+from train.onnx_export import torch_to_onnx
+from train.workflow import Hyperparameters, Recipe, parser, run
 
 
 def _sizes(text: str) -> tuple[int, ...]:
@@ -24,10 +26,20 @@ def _sizes(text: str) -> tuple[int, ...]:
     return sizes
 
 
-def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
-    """Train, evaluate, save and pin; print the held-out metrics as JSON."""
-    import bentoml
+def hyperparameters(model: NetRegressor) -> Hyperparameters:
+    """The network's settings and its early-stopping record (the per-epoch curve stays out)."""
+    settings: Hyperparameters = {k: v for k, v in model.get_params().items() if k not in ("progress", "hidden")}
+    settings["hidden"] = list(model.hidden)
+    settings.update({k: v for k, v in model.history_.items() if k != "val_mse"})
+    return settings
 
+
+def write_checkpoint(model: NetRegressor, path: Path) -> None:
+    torch.save(model.net_.checkpoint(), path)
+
+
+def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
+    """Train, evaluate, export, save and pin; print the held-out metrics as JSON."""
     d = NetConfig()
     p = parser("torch", __doc__ or "", cv_repeats=1)
     p.add_argument("--hidden", type=_sizes, default=d.hidden, help="hidden layer widths (default 64,64,32)")
@@ -40,7 +52,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     p.add_argument("--patience", type=int, default=d.patience, help="epochs without improvement before stopping")
     p.add_argument("--val-size", type=float, default=d.val_size, help="share of training rows for early stopping")
     p.add_argument("--threads", type=int, default=1, help="torch threads; 1 keeps runs reproducible (default 1)")
-    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar (the default when not on a terminal)")
     args = p.parse_args(argv)
     if args.batch_size < 1 or args.epochs < 1 or args.patience < 1 or not 0 < args.val_size < 1:
         p.error("--batch-size, --epochs and --patience must be positive and --val-size between 0 and 1")
@@ -57,29 +69,17 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
         val_size=args.val_size,
         seed=args.seed,
     )
-    split, sha = load_split(args)
-
-    def save(model: NetRegressor, metadata: dict[str, Any]) -> str:
-        with bentoml.models.create(
-            args.name, module="wine_quality.nets", labels={"kind": "torch"}, metadata=metadata
-        ) as stored:
-            torch.save(model.net_.checkpoint(), stored.path_of(TORCH_FILE))
-        return str(stored.tag)
-
-    return evaluate_and_save(
+    progress = not args.no_progress and sys.stderr.isatty()
+    recipe = Recipe(
         kind="torch",
-        args=args,
-        split=split,
-        data_sha256=sha,
-        make_model=lambda seed: NetRegressor.from_config(replace(config, seed=seed), progress=not args.no_progress),
-        save=save,
-        hyperparameters=lambda model: {
-            **asdict(config),
-            "hidden": list(config.hidden),
-            **{k: v for k, v in model.history_.items() if k != "val_mse"},  # the per-epoch curve stays out
-        },
+        estimator="mlp",
+        make_model=lambda seed: NetRegressor.from_config(replace(config, seed=seed), progress=progress),
+        hyperparameters=hyperparameters,
+        write_native=write_checkpoint,
+        to_onnx=lambda model: torch_to_onnx(model.net_),
         libraries=("torch",),
     )
+    return run(recipe, args)
 
 
 if __name__ == "__main__":

@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal, cast
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, create_model
+import numpy as np
+from pydantic import BaseModel, ConfigDict, Field, create_model, field_validator, model_validator
 from typing_extensions import TypedDict  # pydantic needs this one before Python 3.12
 
-from wine_quality.schema import EXAMPLE, Wine
-
-ModelKindName = Literal["sklearn", "torch"]
+from wine_quality.kinds import KINDS
+from wine_quality.schema import EXAMPLE, FEATURE_NAMES, Wine, WineRow
+from wine_quality.served import ServedModelInfo
 
 
 # Interval and RowPrediction are TypedDicts: a 1,000-row answer is built from plain dicts and serialised by
@@ -28,6 +29,7 @@ class Prediction(BaseModel):
     quality: float = Field(description="predicted grade on the 0-10 scale")
     interval: Interval
     model: str = Field(description="tag of the model version that answered")
+    runtime: str = Field(description="what predicted: onnx (ONNX Runtime) or native (the model's own library)")
     outside_training_range: list[str] = Field(
         description="features whose value lies outside the range the model was trained on (still predicted)"
     )
@@ -42,28 +44,70 @@ class RowPrediction(TypedDict):
 
 
 class BatchPrediction(BaseModel):
-    """Grades for a batch, in the order the samples were sent."""
+    """Grades for a batch, in the order the rows were sent."""
 
     model: str = Field(description="tag of the model version that answered")
+    runtime: str = Field(description="what predicted: onnx (ONNX Runtime) or native (the model's own library)")
     predictions: list[RowPrediction]
 
 
 class BatchRequestBase(BaseModel):
-    """Many samples and the model to predict them with."""
+    """Many wines and the model to grade them with: as `samples` (objects) or as `columns` and `data` (rows)."""
 
     model_config = ConfigDict(
-        extra="forbid", json_schema_extra={"example": {"model": "sklearn", "samples": [cast(Any, EXAMPLE)]}}
+        extra="forbid",
+        json_schema_extra={
+            "example": {"model": "torch", "columns": list(FEATURE_NAMES), "data": [list(EXAMPLE.values())]}
+        },
     )
 
-    model: ModelKindName
-    samples: list[Wine]
+    model: str
+    samples: list[Wine] | None = None
+    columns: list[str] | None = None
+    data: list[WineRow] | None = None
+
+    @field_validator("columns")
+    @classmethod
+    def _schema_order(cls, columns: list[str] | None) -> list[str] | None:
+        if columns is not None and columns != list(FEATURE_NAMES):
+            missing = [c for c in FEATURE_NAMES if c not in columns]
+            unknown = [c for c in columns if c not in FEATURE_NAMES]
+            problems = [f"missing {missing}"] * bool(missing) + [f"unknown {unknown}"] * bool(unknown)
+            raise ValueError(
+                f"columns must be the 11 feature names in this order: {list(FEATURE_NAMES)}"
+                + (f" ({'; '.join(problems)})" if problems else " (same names, other order)")
+            )
+        return columns
+
+    @model_validator(mode="after")
+    def _one_form(self) -> BatchRequestBase:
+        if (self.samples is None) == (self.data is None):
+            raise ValueError("send either `samples` (a list of wines) or `columns` and `data` (rows), not both")
+        if (self.data is None) != (self.columns is None):
+            raise ValueError("`columns` and `data` go together")
+        return self
+
+    def rows(self) -> np.ndarray:
+        """The wines as a float array, one row each, features in schema order."""
+        if self.data is not None:
+            return np.array(self.data, dtype=np.float64).reshape(-1, len(FEATURE_NAMES))
+        return np.array([wine.as_row() for wine in self.samples or []], dtype=np.float64)
 
 
 def batch_request(max_rows: int) -> type[BatchRequestBase]:
-    """The batch request shape, with the row limit taken from the settings."""
+    """The batch request shape, with the model names from the registry and the row limit from the settings."""
+    limit = Field(min_length=1, max_length=max_rows)
     fields: dict[str, Any] = {
-        "model": (ModelKindName, Field(description="which model predicts: sklearn or torch")),
-        "samples": (list[Wine], Field(min_length=1, max_length=max_rows, description=f"1 to {max_rows} samples")),
+        "model": (Literal[tuple(KINDS)], Field(description=f"which model grades: {', '.join(KINDS)}")),
+        "samples": (
+            Annotated[list[Wine], limit] | None,
+            Field(None, description=f"1 to {max_rows} wines as objects"),
+        ),
+        "columns": (list[str] | None, Field(None, description="the 11 feature names in schema order, with `data`")),
+        "data": (
+            Annotated[list[WineRow], limit] | None,
+            Field(None, description=f"1 to {max_rows} rows of the 11 measurements, in `columns` order"),
+        ),
     }
     return create_model("BatchRequest", __base__=BatchRequestBase, **fields)
 
@@ -71,4 +115,4 @@ def batch_request(max_rows: int) -> type[BatchRequestBase]:
 class ModelsDescription(BaseModel):
     """The served model versions and what they were trained on."""
 
-    models: dict[str, dict[str, Any]]
+    models: dict[str, ServedModelInfo]

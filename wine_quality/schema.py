@@ -6,7 +6,18 @@ from dataclasses import dataclass
 from operator import attrgetter
 from typing import TYPE_CHECKING, Annotated, Any, cast
 
-from pydantic import BaseModel, ConfigDict, Field, create_model, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidatorFunctionWrapHandler,
+    WrapValidator,
+    create_model,
+    model_validator,
+)
+from pydantic_core import PydanticCustomError
 
 
 @dataclass(frozen=True)
@@ -59,7 +70,8 @@ EXAMPLE: dict[str, float] = {
 FREE_SO2, TOTAL_SO2 = "free sulfur dioxide", "total sulfur dioxide"
 FREE_ABOVE_TOTAL = "free sulfur dioxide cannot exceed total sulfur dioxide"
 _ROW = attrgetter(*(f.field for f in FEATURES))
-_FREE_FIELD, _TOTAL_FIELD = (next(f.field for f in FEATURES if f.name == name) for name in (FREE_SO2, TOTAL_SO2))
+FREE_INDEX, TOTAL_INDEX = FEATURE_NAMES.index(FREE_SO2), FEATURE_NAMES.index(TOTAL_SO2)
+_FREE_FIELD, _TOTAL_FIELD = FEATURES[FREE_INDEX].field, FEATURES[TOTAL_INDEX].field
 
 
 class _WineBase(BaseModel):
@@ -81,18 +93,24 @@ class _WineBase(BaseModel):
         return cast(tuple[float, ...], _ROW(self))
 
 
+def measurement(feature: Feature) -> Any:
+    """The type of one measurement: a finite JSON number within the feature's physical bounds, never coerced."""
+    return Annotated[
+        float,
+        Field(
+            ge=feature.low,
+            le=feature.high,
+            strict=True,
+            allow_inf_nan=False,
+            description=f"{feature.description} ({feature.unit})",
+        ),
+    ]
+
+
 def _field(feature: Feature) -> Any:
     return (
         Annotated[
-            float,
-            Field(
-                alias=feature.name,
-                ge=feature.low,
-                le=feature.high,
-                allow_inf_nan=False,
-                description=f"{feature.description} ({feature.unit})",
-                json_schema_extra={"example": EXAMPLE[feature.name]},
-            ),
+            measurement(feature), Field(alias=feature.name, json_schema_extra={"example": EXAMPLE[feature.name]})
         ],
         ...,
     )
@@ -112,3 +130,29 @@ else:
     )
     Wine.model_config["json_schema_extra"] = {"example": EXAMPLE}
     Wine.model_rebuild(force=True)
+
+
+def _consistent_row(row: tuple[float, ...]) -> tuple[float, ...]:
+    if row[FREE_INDEX] > row[TOTAL_INDEX]:
+        raise ValueError(FREE_ABOVE_TOTAL)
+    return row
+
+
+def _named(value: Any, handler: ValidatorFunctionWrapHandler) -> Any:
+    """A row's errors name the features they concern ("pH: Input should be ..."), not only their positions."""
+    try:
+        return handler(value)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{FEATURE_NAMES[e['loc'][0]]}: {e['msg']}" if e["loc"] and isinstance(e["loc"][0], int) else e["msg"]
+            for e in exc.errors()
+        )
+        raise PydanticCustomError("wine_row", "{problems}", {"problems": problems}) from None
+
+
+if TYPE_CHECKING:
+    WineRow = tuple[float, ...]
+else:  # the 11 measurements in schema order, each with its own bounds, and the SO2 rule across them
+    WineRow = Annotated[
+        tuple[tuple(measurement(f) for f in FEATURES)], AfterValidator(_consistent_row), WrapValidator(_named)
+    ]

@@ -2,27 +2,38 @@
 
 from __future__ import annotations
 
+import os
 from functools import lru_cache
 from pathlib import Path
+from typing import Any, Literal
 
-from pydantic import Field
+from pydantic import AliasChoices, Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
-
-SKLEARN_MODEL_NAME = "wine_quality_sklearn"
-TORCH_MODEL_NAME = "wine_quality_torch"
+PIN_FILE = "model-pins.json"
 
 
 class Settings(BaseSettings):
     """Serving and training settings; every field can be set as WINE_<FIELD> in the environment."""
 
-    model_config = SettingsConfigDict(env_prefix="WINE_", frozen=True)
+    model_config = SettingsConfigDict(env_prefix="WINE_", frozen=True, populate_by_name=True)
 
-    # Which model versions are served: an explicit tag wins; otherwise the pin file that training writes.
-    models_lock: Path = Field(PROJECT_ROOT / "models.lock.json", description="pin file of served model tags")
-    sklearn_model: str | None = Field(None, description="served scikit-learn model tag, e.g. name:version")
-    torch_model: str | None = Field(None, description="served torch model tag, e.g. name:version")
+    # Which model versions are served: WINE_<KIND>_MODEL=name:version wins; otherwise the pin file training writes.
+    model_pins: Path = Field(
+        PROJECT_ROOT / PIN_FILE,
+        validation_alias=AliasChoices("WINE_MODEL_PINS", "WINE_MODELS_LOCK", "model_pins"),
+        description="pin file of served model tags (WINE_MODELS_LOCK is the old name)",
+    )
+    model_tags: dict[str, str] = Field(default_factory=dict, description="served tag per kind, from WINE_<KIND>_MODEL")
+
+    runtime: Literal["onnx", "native"] = Field("onnx", description="what the model services predict with")
+    model_threads: int = Field(
+        1,
+        ge=1,
+        validation_alias=AliasChoices("WINE_MODEL_THREADS", "WINE_TORCH_THREADS", "model_threads"),
+        description="intra-op threads of each model service's runtime",
+    )
 
     # Adaptive batching of each model service, and coalescing of single rows in the entry service.
     batching: bool = Field(True, description="adaptive batching on (off only to measure what it brings)")
@@ -36,8 +47,20 @@ class Settings(BaseSettings):
     entry_workers: int = Field(1, ge=1, description="processes of the entry service")
     access_log: bool = Field(True, description="log every request to the entry service")
     interval_coverage: float = Field(0.9, gt=0, lt=1, description="coverage of the interval given with each grade")
-    torch_threads: int = Field(1, ge=1, description="intra-op threads of the torch service")
     request_timeout_s: float = Field(30.0, gt=0, description="per-request timeout of every service")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _tags_from_environment(cls, data: Any) -> Any:
+        """WINE_SKLEARN_MODEL, WINE_TORCH_MODEL, ...: one variable per registered kind."""
+        from wine_quality.kinds import KINDS
+
+        if isinstance(data, dict) and "model_tags" not in data:
+            tags = {
+                k: os.environ[f"WINE_{k.upper()}_MODEL"] for k in KINDS if os.environ.get(f"WINE_{k.upper()}_MODEL")
+            }
+            data = {**data, "model_tags": tags}
+        return data
 
 
 @lru_cache(maxsize=1)

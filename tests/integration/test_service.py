@@ -6,16 +6,17 @@ import asyncio
 import json
 import math
 import re
+from pathlib import Path
 
-import bentoml
 import httpx
 import numpy as np
 import pytest
 
-from tests.devserver import Server
+from tests.devserver import Server, start_server
 from train.data import RED, file_sha256, load_wines
-from wine_quality.registry import load_predictor
 from wine_quality.schema import EXAMPLE, FEATURE_NAMES
+from wine_quality.served import ServedModel
+from wine_quality.settings import Settings
 
 pytestmark = pytest.mark.integration
 JSON = {"Content-Type": "application/json"}
@@ -26,10 +27,11 @@ def real_rows(n: int) -> list[dict[str, float]]:
     return [{name: float(row[name]) for name in FEATURE_NAMES} for _, row in frame.iterrows()]
 
 
-def direct(kind: str, tag: str, rows: list[dict[str, float]]) -> np.ndarray:
+def direct(kind: str, tag: str, rows: list[dict[str, float]], runtime: str = "onnx") -> np.ndarray:
     """What the saved model answers when called directly, outside the service."""
     x = np.array([[r[name] for name in FEATURE_NAMES] for r in rows])
-    return load_predictor(kind, bentoml.models.get(tag))(x)
+    settings = Settings(model_tags={kind: tag}, runtime=runtime)  # type: ignore[arg-type]
+    return ServedModel.load(kind, settings).predictor(1)(x)
 
 
 @pytest.mark.parametrize(("route", "kind"), [("/predict", "sklearn"), ("/predict_net", "torch")])
@@ -42,7 +44,7 @@ def test_the_seed_curl_payload_is_answered(
     assert answer.status_code == 200, answer.text
     data = answer.json()
     tag = str(trained[kind]["tag"])
-    assert data["model"] == tag
+    assert data["model"] == tag and data["runtime"] == "onnx"
     assert data["outside_training_range"] == []
     assert data["interval"]["coverage"] == 0.9
     assert data["interval"]["low"] < data["quality"] < data["interval"]["high"]
@@ -70,6 +72,8 @@ def test_batch_answers_in_order_and_equal_to_single_predictions(
     assert len(set(np.round(batch, 6))) > 2  # different wines, different grades: the order checks can fail
     reversed_answer = client.post("/predict_batch", json={"model": kind, "samples": rows[::-1]}).json()
     assert [p["quality"] for p in reversed_answer["predictions"]] == pytest.approx(batch[::-1], abs=1e-5)
+    columns = {"model": kind, "columns": list(FEATURE_NAMES), "data": [[r[n] for n in FEATURE_NAMES] for r in rows]}
+    assert client.post("/predict_batch", json=columns).json() == data  # the columnar form answers the same
 
 
 def _counter(metrics: str, service: str, endpoint: str) -> float:
@@ -87,10 +91,12 @@ def test_a_batch_request_reaches_its_model_service_as_one_call(client: httpx.Cli
     assert client.post("/predict_batch", json={"model": "torch", "samples": real_rows(50)}).status_code == 200
     after = client.get("/metrics").text
     assert (
-        _counter(after, "wine_quality_torch", "/predict_rows") - _counter(before, "wine_quality_torch", "/predict_rows")
+        _counter(after, "wine_quality_torch", "/predict_direct")
+        - _counter(before, "wine_quality_torch", "/predict_direct")
         == 1
     )
-    assert _counter(after, "wine_quality_torch", "/predict") == _counter(before, "wine_quality_torch", "/predict")
+    batched = "/predict_batched"
+    assert _counter(after, "wine_quality_torch", batched) == _counter(before, "wine_quality_torch", batched)
 
 
 def test_a_sample_outside_the_training_range_is_predicted_and_flagged(client: httpx.Client) -> None:
@@ -144,12 +150,21 @@ def test_raw_bodies_that_are_not_a_valid_sample_get_a_400(client: httpx.Client, 
 
 
 def test_batch_errors_name_the_row_and_field(client: httpx.Client) -> None:
-    """A bad row in a batch is refused with its index; an unknown model name is refused."""
+    """A bad row in a batch is refused with its index and field, in either form; an unknown model name is refused."""
     rows = real_rows(3)
     rows[2] = {**rows[2], "pH": -1}
     answer = client.post("/predict_batch", json={"model": "sklearn", "samples": rows})
     assert answer.status_code == 400
     assert ["samples", 2, "pH"] in [e["loc"] for e in answer.json()["detail"]]
+    data = [[r[n] for n in FEATURE_NAMES] for r in rows]
+    answer = client.post("/predict_batch", json={"model": "torch", "columns": list(FEATURE_NAMES), "data": data})
+    assert answer.status_code == 400
+    assert [(e["loc"], e["msg"]) for e in answer.json()["detail"]] == [
+        (["data", 2], "pH: Input should be greater than or equal to 0")
+    ]
+    shuffled = {"model": "torch", "columns": list(FEATURE_NAMES)[::-1], "data": data[:2]}
+    answer = client.post("/predict_batch", json=shuffled)
+    assert answer.status_code == 400 and answer.json()["detail"][0]["loc"] == ["columns"]
     answer = client.post("/predict_batch", json={"model": "xgboost", "samples": real_rows(1)})
     assert answer.status_code == 400 and answer.json()["detail"][0]["loc"] == ["model"]
     answer = client.post("/predict_batch", json={"model": "torch", "samples": []})
@@ -175,13 +190,16 @@ def test_models_endpoint_describes_the_served_versions(
     answer = client.get("/models")
     assert answer.status_code == 200 and answer.headers["content-type"] == "application/json"
     assert client.post("/models").json() == answer.json()
+    head = client.head("/models")
+    assert head.status_code == 200 and head.content == b""
     models = answer.json()["models"]
     assert set(models) == {"sklearn", "torch"}
     for kind, info in models.items():
         assert info["tag"] == trained[kind]["tag"]
         assert info["metrics"] == trained[kind]["metrics"]
         assert info["cv_metrics"] == trained[kind]["cv_metrics"]
-        assert info["interval"]["served_coverage"] == 0.9 and "0.9" in info["interval"]["half_width"]
+        assert info["onnx"] == trained[kind]["onnx"] and info["runtime"] == "onnx"
+        assert info["served_coverage"] == 0.9 and "0.9" in info["interval"]["half_width"]
         assert info["features"] == list(FEATURE_NAMES)
         assert info["data"]["sha256"] == file_sha256(RED)
         assert re.match(r"\d{4}-\d\d-\d\dT", info["created"])
@@ -195,6 +213,7 @@ def test_health_metrics_and_openapi_endpoints_work(client: httpx.Client) -> None
     assert "bentoml_service_adaptive_batch_size" in client.get("/metrics").text
     spec = client.get("/docs.json").json()
     assert {"/predict", "/predict_net", "/predict_batch", "/models"} <= set(spec["paths"])
+    assert set(spec["paths"]["/models"]) == {"get", "head", "post"}
     assert "fixed acidity" in json.dumps(spec)
     page = client.get("/")  # the Swagger UI page
     assert page.status_code == 200 and "swagger" in page.text.lower()
@@ -221,15 +240,50 @@ def test_many_concurrent_requests_all_succeed(server: Server) -> None:
     assert statuses.count(200) == 600, {s: statuses.count(s) for s in set(statuses)}
 
 
-def test_torch_is_loaded_only_in_the_torch_service(server: Server, client: httpx.Client) -> None:
-    """The entry and scikit-learn processes never load torch; the torch service does."""
+def _libraries_loaded(server: Server) -> dict[str, set[str]]:
+    """Which of torch and scikit-learn each serving process has loaded, from its memory maps."""
     import psutil
 
-    client.post("/predict_net", json=EXAMPLE)
-    workers = psutil.Process(server.process.pid).children(recursive=True)
     loaded = {}
-    for worker in workers:
+    for worker in psutil.Process(server.process.pid).children(recursive=True):
         cmd = worker.cmdline()
         name = cmd[cmd.index("--service-name") + 1] if "--service-name" in cmd else "supervisor"
-        loaded[name] = any("libtorch" in m.path for m in worker.memory_maps())
-    assert loaded == {"wine_quality": False, "wine_quality_sklearn": False, "wine_quality_torch": True}
+        paths = [m.path for m in worker.memory_maps()]
+        loaded[name] = {
+            lib for lib, part in (("torch", "libtorch"), ("sklearn", "/sklearn/")) if any(part in p for p in paths)
+        }
+    return loaded
+
+
+def test_the_onnx_runtime_serves_without_torch_or_scikit_learn(server: Server, client: httpx.Client) -> None:
+    """By default no serving process loads torch or scikit-learn: ONNX Runtime predicts for both models."""
+    client.post("/predict_net", json=EXAMPLE)
+    client.post("/predict", json=EXAMPLE)
+    assert _libraries_loaded(server) == {
+        "wine_quality": set(),
+        "wine_quality_sklearn": set(),
+        "wine_quality_torch": set(),
+    }
+
+
+def test_the_native_runtime_answers_like_the_onnx_one(
+    client: httpx.Client, trained: dict[str, dict[str, object]], tmp_path: Path
+) -> None:
+    """WINE_RUNTIME=native serves the same models with scikit-learn and torch, each only in its own process, and
+    answers as the ONNX runtime does: exactly for the trees, within float32 rounding for the network."""
+    native = start_server(env={"WINE_RUNTIME": "native"}, log_dir=tmp_path)
+    try:
+        rows = real_rows(40)
+        with native.client() as other:
+            for kind in ("sklearn", "torch"):
+                body = {"model": kind, "samples": rows}
+                a, b = client.post("/predict_batch", json=body).json(), other.post("/predict_batch", json=body).json()
+                assert (a["runtime"], b["runtime"]) == ("onnx", "native") and a["model"] == b["model"]
+                got = [p["quality"] for p in b["predictions"]]
+                want = [p["quality"] for p in a["predictions"]]
+                assert got == want if kind == "sklearn" else got == pytest.approx(want, abs=1e-4)
+            assert other.get("/models").json()["models"]["torch"]["runtime"] == "native"
+        loaded = _libraries_loaded(native)
+        assert loaded == {"wine_quality": set(), "wine_quality_sklearn": {"sklearn"}, "wine_quality_torch": {"torch"}}
+    finally:
+        native.stop()

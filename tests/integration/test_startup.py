@@ -12,7 +12,7 @@ import pytest
 
 from tests.conftest import ROOT, run_cli
 from tests.devserver import free_port, start_server
-from wine_quality.registry import read_pins, write_pin
+from wine_quality.pins import read_pins, write_pin
 from wine_quality.schema import EXAMPLE
 
 pytestmark = pytest.mark.integration
@@ -35,7 +35,7 @@ def serve_expecting_refusal(env: dict[str, str]) -> tuple[int, list[str]]:
 def test_an_empty_store_refuses_to_start_with_one_line_naming_the_fix(tmp_path: Path) -> None:
     """No model, no pin: the server exits at once with one line that names the training command."""
     code, lines = serve_expecting_refusal(
-        {"BENTOML_HOME": str(tmp_path / "empty"), "WINE_MODELS_LOCK": str(tmp_path / "models.lock.json")}
+        {"BENTOML_HOME": str(tmp_path / "empty"), "WINE_MODEL_PINS": str(tmp_path / "model-pins.json")}
     )
     assert code != 0
     assert len(lines) == 1, lines
@@ -45,10 +45,10 @@ def test_an_empty_store_refuses_to_start_with_one_line_naming_the_fix(tmp_path: 
 
 def test_a_pin_to_a_model_missing_from_the_store_is_refused(tmp_path: Path) -> None:
     """A pin file naming versions the store does not hold is refused, naming the tag and the fix."""
-    lock = tmp_path / "models.lock.json"
+    lock = tmp_path / "model-pins.json"
     write_pin(lock, "sklearn", "wine_quality_sklearn:gone")
     write_pin(lock, "torch", "wine_quality_torch:gone")
-    code, lines = serve_expecting_refusal({"BENTOML_HOME": str(tmp_path / "empty"), "WINE_MODELS_LOCK": str(lock)})
+    code, lines = serve_expecting_refusal({"BENTOML_HOME": str(tmp_path / "empty"), "WINE_MODEL_PINS": str(lock)})
     assert code != 0 and len(lines) == 1, lines
     assert "sklearn model wine_quality_sklearn:gone is not in the model store" in lines[0]
     assert "make train" in lines[0]
@@ -67,10 +67,10 @@ def test_a_model_whose_features_do_not_match_the_schema_is_refused(
 ) -> None:
     """A pinned torch model trained on other features stops the start, naming the retraining command."""
     tag = run_cli("-c", SAVE_MISMATCHED).stdout.strip()
-    lock = tmp_path / "models.lock.json"
+    lock = tmp_path / "model-pins.json"
     write_pin(lock, "sklearn", str(trained["sklearn"]["tag"]))
     write_pin(lock, "torch", tag)
-    code, lines = serve_expecting_refusal({"WINE_MODELS_LOCK": str(lock)})
+    code, lines = serve_expecting_refusal({"WINE_MODEL_PINS": str(lock)})
     assert code != 0 and len(lines) == 1, lines
     assert f"model {tag} expects features ['alcohol', 'pH']" in lines[0]
     assert "retrain with `python -m train.torch_model`" in lines[0]
@@ -79,7 +79,7 @@ def test_a_model_whose_features_do_not_match_the_schema_is_refused(
 def test_a_newer_model_does_not_replace_the_pinned_one(tmp_path: Path, trained: dict[str, dict[str, object]]) -> None:
     """A model saved with --no-pin after the pin is not served, even after a restart; a pin or tag chooses it."""
     newer = json.loads(run_cli("-m", "train.sklearn_model", "--estimator", "ridge", "--no-pin").stdout)["tag"]
-    lock = Path(os.environ["WINE_MODELS_LOCK"])
+    lock = Path(os.environ["WINE_MODEL_PINS"])
     assert read_pins(lock)["sklearn"] == trained["sklearn"]["tag"]
     restarted = start_server(log_dir=tmp_path)
     try:

@@ -1,4 +1,4 @@
-"""Training runs: held-out metrics, what is saved to the model store, reproducibility and pinning."""
+"""Training runs: the card and files saved to the model store, the ONNX form's parity, reproducibility and pinning."""
 
 from __future__ import annotations
 
@@ -11,28 +11,34 @@ import pytest
 
 from tests.conftest import run_cli
 from train import sklearn_model, torch_model
-from train.data import RED, file_sha256, load_wines, split_wines
-from wine_quality.registry import ModelStoreError, ServedModel, load_predictor, read_pins
+from train.data import RED, WHITE, file_sha256, load_wines, split_wines
+from train.metrics import regression_metrics
+from train.onnx_export import TOLERANCE, OnnxForm
+from wine_quality.pins import read_pins
 from wine_quality.schema import FEATURE_NAMES
+from wine_quality.served import ServedModel
+from wine_quality.settings import Settings
+from wine_quality.store import ModelStoreError, read_card
 
 TINY_NET = ["--no-pin", "--no-progress", "--epochs", "5", "--hidden", "8", "--seed", "3"]
-METRICS = {"r2", "mae", "rmse", "within_0_25", "within_0_5", "within_1_0"}
-COVERAGES = {"coverage_0_8", "coverage_0_9", "coverage_0_95"}
+TINY_TREES = ["--no-pin", "--param", "n_estimators=10", "--cv-repeats", "1", "--seed", "3"]
 
 
-def test_sklearn_run_saves_pipeline_with_full_metadata() -> None:
-    """A linear run saves its Pipeline with features, metrics, data checksum, ranges and versions."""
+def served(kind: str, tag: str, runtime: str) -> ServedModel:
+    return ServedModel.load(kind, Settings(model_tags={kind: tag}, runtime=runtime))  # type: ignore[arg-type]
+
+
+def test_sklearn_run_saves_its_card_and_both_forms() -> None:
+    """A linear run saves the Pipeline, its ONNX form and a card with features, metrics, data checksum and ranges."""
     result = sklearn_model.main(["--no-pin", "--estimator", "linear", "--seed", "3"])
     stored = bentoml.models.get(result["tag"])
-    meta = stored.info.metadata
-    assert meta["features"] == list(FEATURE_NAMES)
-    assert set(meta["metrics"]) == METRICS | COVERAGES and meta["metrics"] == result["metrics"]
-    assert meta["cv_metrics"]["folds"] == 5 and meta["cv_metrics"]["repeats"] == 3
-    assert set(meta["cv_metrics"]) == METRICS | {"folds", "repeats"}
-    assert meta["cv_metrics"]["mae"]["std"] > 0
-    assert set(meta["interval"]["half_width"]) == {"0.8", "0.9", "0.95"}
-    assert meta["hyperparameters"]["estimator"] == "linear" and meta["hyperparameters"]["seed"] == 3
-    assert meta["data"] == {
+    card = read_card("sklearn", stored)
+    assert card.features == list(FEATURE_NAMES) and card.estimator == "linear"
+    assert card.metrics.model_dump(mode="json") == result["metrics"]
+    assert set(card.metrics.coverage) == {"0.8", "0.9", "0.95"}
+    assert (card.cv_metrics.folds, card.cv_metrics.repeats) == (5, 3) and card.cv_metrics.mae.std > 0
+    assert card.hyperparameters["seed"] == 3
+    assert card.data.model_dump() == {
         "file": "winequality-red.csv",
         "sha256": file_sha256(RED),
         "rows": 1599,
@@ -41,52 +47,75 @@ def test_sklearn_run_saves_pipeline_with_full_metadata() -> None:
         "rows_test": 272,
     }
     split = split_wines(load_wines(RED), 0.2, 3)
-    assert meta["feature_ranges"]["alcohol"] == [split.x_train[:, -1].min(), split.x_train[:, -1].max()]
-    assert {"python", "bentoml", "numpy", "scikit-learn"} <= set(meta["versions"])
+    assert card.feature_ranges["alcohol"] == (split.x_train[:, -1].min(), split.x_train[:, -1].max())
+    assert {"python", "bentoml", "numpy", "onnxruntime", "scikit-learn"} <= set(card.versions)
     # the seed's linear regression reached R2 0.36 on raw rows; deduplicated data must not do much worse
-    assert 0.25 < result["metrics"]["r2"] < 0.6
-    pipeline = bentoml.sklearn.load_model(stored)
-    assert [name for name, _ in pipeline.steps] == ["scale", "model"]
+    assert 0.25 < card.metrics.r2 < 0.6
+    assert Path(stored.path_of("model.joblib")).is_file() and Path(stored.path_of("model.onnx")).is_file()
+
+
+@pytest.mark.parametrize(("kind", "argv"), [("sklearn", TINY_TREES), ("torch", TINY_NET)])
+def test_the_onnx_form_predicts_what_the_native_model_predicts(kind: str, argv: list[str]) -> None:
+    """Parity is checked on every distinct row of the file at training, recorded, and holds for the saved files:
+    extra trees exactly (double precision), the network within float32 rounding; held-out metrics agree to 3 places."""
+    main = sklearn_model.main if kind == "sklearn" else torch_model.main
+    tag = main(argv)["tag"]
+    onnx, native = served(kind, tag, "onnx"), served(kind, tag, "native")
+    card = onnx.card
+    assert card.onnx.rows_checked == 1359 and card.onnx.max_abs_diff <= card.onnx.tolerance
+    assert card.onnx.precision == ("double" if kind == "sklearn" else "float32")
+    split = split_wines(load_wines(RED), 0.2, 3)
+    rows = np.concatenate([split.x_test, load_wines(WHITE)[list(FEATURE_NAMES)].to_numpy()[:500]])
+    a, b = onnx.predictor(1)(rows), native.predictor(1)(rows)
+    if kind == "sklearn":
+        assert np.array_equal(a, b)
+    else:
+        assert np.max(np.abs(a - b)) <= TOLERANCE["float32"]
+    for name, value in regression_metrics(split.y_test, a[: len(split.y_test)]).items():
+        assert round(value, 3) == round(getattr(card.metrics, name), 3), name
+
+
+def test_a_parity_failure_stops_training_and_saves_nothing(monkeypatch: pytest.MonkeyPatch) -> None:
+    """An ONNX form that predicts other grades (here: another model's) ends the run with the measured difference."""
+    other = sklearn_model.build_pipeline("ridge", 0).fit(np.ones((3, 11)) * [[1], [2], [3]], np.array([3.0, 5.0, 8.0]))
+    wrong = sklearn_model.sklearn_to_onnx(other)
+    monkeypatch.setattr(sklearn_model, "sklearn_to_onnx", lambda pipeline: OnnxForm(wrong.model, wrong.precision))
+    before = {str(m.tag) for m in bentoml.models.list("wine_quality_sklearn")}
+    with pytest.raises(SystemExit, match=r"the ONNX form \(double\) predicts up to .* \(tolerance 1e-09\): not saved"):
+        sklearn_model.main(["--no-pin", "--estimator", "linear"])
+    assert {str(m.tag) for m in bentoml.models.list("wine_quality_sklearn")} == before
 
 
 def test_same_seed_same_metrics() -> None:
     """Two runs with one seed on one file give identical metrics; a model differs only in its tag."""
-    first = sklearn_model.main(
-        ["--no-pin", "--estimator", "random_forest", "--param", "n_estimators=20", "--seed", "5"]
-    )
-    second = sklearn_model.main(
-        ["--no-pin", "--estimator", "random_forest", "--param", "n_estimators=20", "--seed", "5"]
-    )
+    forest = ["--no-pin", "--estimator", "random_forest", "--param", "n_estimators=20", "--seed", "5"]
+    first, second = sklearn_model.main(forest), sklearn_model.main(forest)
     assert first["metrics"] == second["metrics"] and first["tag"] != second["tag"]
     a, b = torch_model.main(TINY_NET), torch_model.main(TINY_NET)
     assert a["metrics"] == b["metrics"]
 
 
-def test_torch_entry_carries_its_scaling_and_predicts_like_the_trained_net() -> None:
-    """The saved state holds mean and scale; the loaded model reproduces the run's held-out metrics."""
+def test_the_torch_entry_carries_its_scaling() -> None:
+    """The saved checkpoint holds the input scaling; the card records the training settings and early stopping."""
     import torch
 
     result = torch_model.main(TINY_NET)
     stored = bentoml.models.get(result["tag"])
     checkpoint = torch.load(stored.path_of("model.pt"), weights_only=True)
-    split = split_wines(load_wines(RED), 0.2, 3)
     assert checkpoint["config"]["hidden"] == [8]
     assert not torch.allclose(checkpoint["state_dict"]["mean"], torch.zeros(len(FEATURE_NAMES)))
-    hyper = stored.info.metadata["hyperparameters"]
-    assert hyper["optimizer"] == "adam" and hyper["epochs"] == 5 and hyper["epochs_run"] <= 5
-    predicted = load_predictor("torch", stored)(split.x_test)
-    mae = float(np.mean(np.abs(predicted - split.y_test)))
-    assert mae == pytest.approx(result["metrics"]["mae"], abs=1e-6)
+    hyper = read_card("torch", stored).hyperparameters
+    assert hyper["optimizer"] == "adam" and hyper["epochs"] == 5 and 1 <= int(hyper["epochs_run"]) <= 5
 
 
 def test_training_pins_what_it_saves_unless_told_not_to(tmp_path: Path) -> None:
     """The CLI writes the saved tag to the pin file; --no-pin leaves the file alone."""
-    lock = tmp_path / "models.lock.json"
-    env = {"WINE_MODELS_LOCK": str(lock)}
+    pins = tmp_path / "model-pins.json"
+    env = {"WINE_MODEL_PINS": str(pins)}
     first = json.loads(run_cli("-m", "train.sklearn_model", "--estimator", "ridge", env=env).stdout)
-    assert read_pins(lock) == {"sklearn": first["tag"]} and first["pinned"] is True
+    assert read_pins(pins) == {"sklearn": first["tag"]} and first["pinned"] is True
     run_cli("-m", "train.sklearn_model", "--estimator", "ridge", "--no-pin", env=env)
-    assert read_pins(lock) == {"sklearn": first["tag"]}
+    assert read_pins(pins) == {"sklearn": first["tag"]}
 
 
 def test_a_broken_data_file_stops_training_with_one_line(tmp_path: Path) -> None:
@@ -101,39 +130,43 @@ def test_a_broken_data_file_stops_training_with_one_line(tmp_path: Path) -> None
 
 
 def test_training_on_the_white_file_records_it() -> None:
-    """--data takes the semicolon white file; the metadata names it and its row counts."""
-    result = sklearn_model.main(
-        ["--no-pin", "--estimator", "ridge", "--data", str(RED.with_name("winequality-white.csv"))]
-    )
-    data = bentoml.models.get(result["tag"]).info.metadata["data"]
-    assert (data["file"], data["rows"], data["rows_unique"]) == ("winequality-white.csv", 4898, 3961)
+    """--data takes the semicolon white file; the card names it and its row counts."""
+    result = sklearn_model.main(["--no-pin", "--estimator", "ridge", "--data", str(WHITE)])
+    data = read_card("sklearn", bentoml.models.get(result["tag"])).data
+    assert (data.file, data.rows, data.rows_unique) == ("winequality-white.csv", 4898, 3961)
 
 
 def test_a_model_with_other_features_is_refused_for_serving() -> None:
     """A stored model whose features differ from the schema cannot be served; the error names the fix."""
-    with bentoml.models.create("wine_quality_sklearn", metadata={"features": ["alcohol"], "feature_ranges": {}}) as m:
+    with bentoml.models.create("wine_quality_sklearn", metadata={"features": ["alcohol"]}) as m:
         pass
     with pytest.raises(ModelStoreError, match=r"retrain with `python -m train\.sklearn_model`"):
-        ServedModel.from_stored("sklearn", bentoml.models.get(m.tag), 0.9)
+        read_card("sklearn", bentoml.models.get(m.tag))
+
+
+def test_a_model_saved_by_older_training_code_is_refused_naming_the_fix() -> None:
+    """A card without the fields serving needs (a model from before the ONNX form) is refused, not half-served."""
+    with bentoml.models.create("wine_quality_torch", metadata={"features": list(FEATURE_NAMES), "kind": "torch"}) as m:
+        pass
+    with pytest.raises(ModelStoreError, match=r"saved by an older version of the training code .* retrain with `pyt"):
+        read_card("torch", bentoml.models.get(m.tag))
 
 
 def test_intervals_hold_their_coverage_on_held_out_rows() -> None:
     """The 90 % interval, calibrated on out-of-fold residuals, covers 87-93 % of the held-out grades."""
-    result = sklearn_model.main(["--no-pin"])
-    stored = bentoml.models.get(result["tag"])
-    widths = stored.info.metadata["interval"]["half_width"]
+    result = sklearn_model.main(["--no-pin", "--param", "n_estimators=50"])
+    card = read_card("sklearn", bentoml.models.get(result["tag"]))
+    widths = card.interval.half_width
     assert widths["0.8"] < widths["0.9"] < widths["0.95"]
-    assert abs(result["metrics"]["coverage_0_9"] - 0.9) <= 0.03
-    assert result["metrics"]["coverage_0_8"] < result["metrics"]["coverage_0_95"]
+    assert abs(card.metrics.coverage["0.9"] - 0.9) <= 0.03
+    assert card.metrics.coverage["0.8"] < card.metrics.coverage["0.95"]
 
 
 def test_a_served_model_needs_an_interval_at_the_served_coverage() -> None:
     """Serving at a coverage the model was not calibrated for is refused, naming the levels it has."""
-    result = sklearn_model.main(["--no-pin", "--estimator", "ridge"])
-    stored = bentoml.models.get(result["tag"])
-    assert (
-        ServedModel.from_stored("sklearn", stored, 0.95).half_width
-        == stored.info.metadata["interval"]["half_width"]["0.95"]
-    )
+    tag = sklearn_model.main(["--no-pin", "--estimator", "ridge"])["tag"]
+    settings = Settings(model_tags={"sklearn": tag}, interval_coverage=0.95)
+    loaded = ServedModel.load("sklearn", settings)
+    assert loaded.half_width == loaded.card.interval.half_width["0.95"]
     with pytest.raises(ModelStoreError, match=r"no prediction interval calibrated for coverage 0.99"):
-        ServedModel.from_stored("sklearn", stored, 0.99)
+        ServedModel.load("sklearn", Settings(model_tags={"sklearn": tag}, interval_coverage=0.99))

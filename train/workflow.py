@@ -1,0 +1,162 @@
+"""What every training script shares: its options, and load -> split -> cross-validate -> fit -> export -> save -> pin.
+
+A training script describes its model kind as a `Recipe`; `run` does the rest the same way for every kind.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from train.crossval import Regressor, conformal_half_widths, cross_validate, share_covered
+from train.data import RED, DataError, Split, file_sha256, load_wines, split_wines
+from train.metrics import regression_metrics
+from train.onnx_export import TOLERANCE, OnnxForm, ParityError, check_parity
+from wine_quality.card import (
+    CrossValidatedMetrics,
+    HeldOutMetrics,
+    IntervalCalibration,
+    ModelCard,
+    TrainingData,
+)
+from wine_quality.card import (
+    OnnxForm as OnnxFormCard,
+)
+from wine_quality.kinds import KINDS
+from wine_quality.pins import write_pin
+from wine_quality.provenance import git_commit, library_versions
+from wine_quality.runtimes import ONNX_FILE
+from wine_quality.schema import FEATURE_NAMES
+from wine_quality.settings import get_settings
+from wine_quality.store import save_model
+
+INTERVAL_METHOD = "cross-conformal: out-of-fold absolute residuals of a {folds}-fold CV on the training rows"
+Hyperparameters = dict[str, str | int | float | bool | list[int]]
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """How a training script makes, describes and saves its kind of model."""
+
+    kind: str
+    estimator: str  # what predicts, as the card names it
+    make_model: Callable[[int], Regressor]  # seed -> a fresh, unfitted model
+    hyperparameters: Callable[[Any], Hyperparameters]  # fitted model -> its settings
+    write_native: Callable[[Any, Path], None]  # fitted model, file -> the native form saved
+    to_onnx: Callable[[Any], OnnxForm]  # fitted model -> its ONNX form
+    libraries: tuple[str, ...]  # recorded in the card's versions
+
+
+def parser(kind: str, description: str, cv_repeats: int) -> argparse.ArgumentParser:
+    """The options every training script takes."""
+    registered = KINDS[kind]
+    p = argparse.ArgumentParser(prog=registered.train_command, description=description)
+    p.add_argument("--data", type=Path, default=RED, help="wine CSV, either dialect (default: the red file)")
+    p.add_argument("--test-size", type=float, default=0.2, help="held-out share of the unique rows (default 0.2)")
+    p.add_argument("--seed", type=int, default=42, help="seed of the split and of the model (default 42)")
+    p.add_argument("--name", default=registered.store_name, help="model-store name (default %(default)s)")
+    p.add_argument("--cv-folds", type=int, default=5, help="cross-validation folds on the training rows (default 5)")
+    p.add_argument("--cv-repeats", type=int, default=cv_repeats, help="cross-validation repeats (default %(default)s)")
+    p.add_argument(
+        "--no-pin",
+        action="store_true",
+        help="save without making this the served version (the pin file is left as it is)",
+    )
+    return p
+
+
+def load_split(args: argparse.Namespace) -> tuple[Split, str]:
+    """Read, check, deduplicate and split the data; a bad file ends the run with its one-line reason."""
+    if not 0.0 < args.test_size < 1.0:
+        sys.exit(f"--test-size must lie between 0 and 1, not {args.test_size}")
+    if args.cv_folds < 2 or args.cv_repeats < 1:
+        sys.exit("--cv-folds must be at least 2 and --cv-repeats at least 1 (the intervals are calibrated on them)")
+    try:
+        frame = load_wines(args.data)
+    except DataError as exc:
+        sys.exit(f"error: {exc}")
+    return split_wines(frame, args.test_size, args.seed), file_sha256(args.data)
+
+
+def _held_out(split: Split, predicted: np.ndarray, half_widths: dict[str, float]) -> HeldOutMetrics:
+    coverage = {level: share_covered(split.y_test, predicted, width) for level, width in half_widths.items()}
+    return HeldOutMetrics(**regression_metrics(split.y_test, predicted), coverage=coverage)
+
+
+def _onnx_card(recipe: Recipe, model: Any, split: Split) -> tuple[OnnxForm, OnnxFormCard]:
+    """The ONNX form, checked against the native model on every distinct row of the training file."""
+    form = recipe.to_onnx(model)
+    every_row = np.concatenate([split.x_train, split.x_test])
+    try:
+        diff = check_parity(model.predict, form, every_row)
+    except ParityError as exc:
+        sys.exit(f"error: {exc}")
+    opset = {entry.domain or "ai.onnx": entry.version for entry in form.model.opset_import}
+    card = OnnxFormCard(
+        file=ONNX_FILE,
+        precision=form.precision,
+        opset=opset,
+        max_abs_diff=diff,
+        tolerance=TOLERANCE[form.precision],
+        rows_checked=len(every_row),
+    )
+    return form, card
+
+
+def run(recipe: Recipe, args: argparse.Namespace) -> dict[str, Any]:
+    """Cross-validate on the training rows, fit, score on the held-out rows, export, save, pin; print JSON.
+
+    The out-of-fold residuals of the cross-validation calibrate the prediction intervals (cross-conformal): each
+    residual comes from a model that did not see that row. Their coverage is then measured on the held-out rows.
+    """
+    split, sha = load_split(args)
+    cv = cross_validate(recipe.make_model, split.x_train, split.y_train, args.cv_folds, args.cv_repeats, args.seed)
+    model = recipe.make_model(args.seed)
+    model.fit(split.x_train, split.y_train)
+    half_widths = conformal_half_widths(cv.residuals)
+    form, onnx_card = _onnx_card(recipe, model, split)
+    registered = KINDS[recipe.kind]
+    card = ModelCard(
+        kind=recipe.kind,
+        estimator=recipe.estimator,
+        features=list(FEATURE_NAMES),
+        metrics=_held_out(split, np.asarray(model.predict(split.x_test), dtype=np.float64), half_widths),
+        cv_metrics=CrossValidatedMetrics(folds=cv.folds, repeats=cv.repeats, **cv.summary()),
+        interval=IntervalCalibration(method=INTERVAL_METHOD.format(folds=cv.folds), half_width=half_widths),
+        hyperparameters={**recipe.hyperparameters(model), "seed": args.seed, "test_size": args.test_size},
+        data=TrainingData(
+            file=Path(args.data).name,
+            sha256=sha,
+            rows=split.rows_raw,
+            rows_unique=split.rows_unique,
+            rows_train=len(split.y_train),
+            rows_test=len(split.y_test),
+        ),
+        feature_ranges={
+            name: (float(lo), float(hi))
+            for name, lo, hi in zip(FEATURE_NAMES, split.x_train.min(axis=0), split.x_train.max(axis=0), strict=True)
+        },
+        native_file=registered.native_file,
+        onnx=onnx_card,
+        versions=library_versions("bentoml", "numpy", "onnxruntime", *recipe.libraries),
+        git_commit=git_commit(),
+    )
+
+    def write_files(folder: Path) -> None:
+        recipe.write_native(model, folder / registered.native_file)
+        (folder / ONNX_FILE).write_bytes(form.serialized())
+
+    tag = save_model(args.name, card, write_files, labels={"estimator": recipe.estimator})
+    pinned = not args.no_pin
+    if pinned:
+        write_pin(get_settings().model_pins, recipe.kind, tag)
+    result = {"tag": tag, "pinned": pinned, **card.model_dump(mode="json", include={"metrics", "cv_metrics", "onnx"})}
+    print(json.dumps(result, indent=2))
+    return result

@@ -1,0 +1,101 @@
+"""The model card: what a saved model carries in the model store, written by training and read by serving."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+# The interval levels training calibrates, as the card's keys name them.
+INTERVAL_LEVELS = (0.8, 0.9, 0.95)
+
+
+def level_key(level: float) -> str:
+    """How a coverage level is written in the card: 0.9 -> "0.9"."""
+    return f"{level:g}"
+
+
+class _Card(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class RegressionMetrics(_Card):
+    """Error of predicted grades: R², MAE (the paper's MAD), RMSE, and the share within 0.25, 0.5 and 1.0."""
+
+    r2: float
+    mae: float
+    rmse: float
+    within_0_25: float
+    within_0_5: float
+    within_1_0: float
+
+
+class HeldOutMetrics(RegressionMetrics):
+    """The metrics on the held-out rows, with the share of their grades inside each calibrated interval."""
+
+    coverage: dict[str, float] = Field(description="interval level -> share of held-out grades inside the interval")
+
+
+class MeanStd(_Card):
+    mean: float
+    std: float
+
+
+class CrossValidatedMetrics(_Card):
+    """Mean and standard deviation over the folds of a repeated K-fold cross-validation on the training rows."""
+
+    folds: int
+    repeats: int
+    r2: MeanStd
+    mae: MeanStd
+    rmse: MeanStd
+    within_0_25: MeanStd
+    within_0_5: MeanStd
+    within_1_0: MeanStd
+
+
+class IntervalCalibration(_Card):
+    """How the prediction interval is made: prediction ± half_width[level] covers the true grade at that level."""
+
+    method: str
+    half_width: dict[str, float]
+
+
+class TrainingData(_Card):
+    """The data file a model was trained on, and how its rows were used."""
+
+    file: str
+    sha256: str
+    rows: int = Field(description="rows in the file")
+    rows_unique: int = Field(description="rows after removing exact duplicates")
+    rows_train: int
+    rows_test: int
+
+
+class OnnxForm(_Card):
+    """The model's ONNX form, saved beside the native one, and how closely it predicts the same grades."""
+
+    file: str
+    precision: Literal["double", "float32"]
+    opset: dict[str, int]
+    max_abs_diff: float = Field(description="largest |ONNX - native| grade over every row of the training file")
+    tolerance: float
+    rows_checked: int
+
+
+class ModelCard(_Card):
+    """Everything serving and people need to know about a saved model."""
+
+    kind: str
+    estimator: str = Field(description="what predicts, e.g. extra_trees or mlp")
+    features: list[str] = Field(description="the input features, in the order the model takes them")
+    metrics: HeldOutMetrics
+    cv_metrics: CrossValidatedMetrics
+    interval: IntervalCalibration
+    hyperparameters: dict[str, str | int | float | bool | list[int]]
+    data: TrainingData
+    feature_ranges: dict[str, tuple[float, float]] = Field(description="min and max of each feature in training")
+    native_file: str
+    onnx: OnnxForm
+    versions: dict[str, str] = Field(description="library versions at training")
+    git_commit: str | None = None

@@ -1,0 +1,73 @@
+"""The runtimes a model service can predict with: ONNX Runtime (the default) or the model's native library."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+
+from wine_quality.schema import TARGET_HIGH, TARGET_LOW
+
+Runtime = Literal["onnx", "native"]
+Predictor = Callable[[np.ndarray], np.ndarray]
+ONNX_FILE = "model.onnx"
+# every ONNX form saved by training: `features` double [N, 11] in schema order -> `quality` double [N]
+ONNX_INPUT, ONNX_OUTPUT = "features", "quality"
+
+
+def onnx_session(model: bytes | Path, threads: int) -> Any:
+    """An ONNX Runtime session on the CPU with this many intra-op threads and no inter-op pool."""
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = threads
+    options.inter_op_num_threads = 1
+    options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    source = str(model) if isinstance(model, Path) else model
+    return ort.InferenceSession(source, options, providers=["CPUExecutionProvider"])
+
+
+def load_onnx(folder: Path, threads: int) -> Predictor:
+    """A model's ONNX form, run by ONNX Runtime."""
+    session = onnx_session(folder / ONNX_FILE, threads)
+    run = session.run
+
+    def predict(rows: np.ndarray) -> np.ndarray:
+        out: np.ndarray = run([ONNX_OUTPUT], {ONNX_INPUT: np.ascontiguousarray(rows, dtype=np.float64)})[0]
+        return out
+
+    return predict
+
+
+def load_sklearn(path: Path, threads: int) -> Predictor:
+    """A scikit-learn Pipeline saved with joblib."""
+    import joblib
+
+    pipeline = joblib.load(path)
+    predict: Predictor = pipeline.predict
+    return predict
+
+
+def load_torch(path: Path, threads: int) -> Predictor:
+    """The network saved by train.torch_model; torch is imported here, in the one process that needs it."""
+    os.environ.setdefault("OMP_NUM_THREADS", str(threads))  # read when torch loads: else idle threads spin
+    import torch
+
+    from wine_quality.nets import WineNet
+
+    torch.set_num_threads(threads)
+    net = WineNet.from_checkpoint(torch.load(path, weights_only=True))
+    predict: Predictor = net.predict
+    return predict
+
+
+def clipped(predict: Predictor) -> Predictor:
+    """Grades on the 0-10 scale, as float64, whatever a model extrapolates to for a far-off wine."""
+
+    def on_scale(rows: np.ndarray) -> np.ndarray:
+        return np.clip(np.asarray(predict(rows), dtype=np.float64).ravel(), TARGET_LOW, TARGET_HIGH)
+
+    return on_scale
