@@ -52,4 +52,4 @@ async def _call(self: Any, scope: dict[str, Any], receive: Any, send: Any) -> No
 
 def apply() -> None:
     """Install the fixed middleware call (idempotent)."""
-    TimeoutMiddleware.__call__ = _call  # type: ignore[method-assign]
+    TimeoutMiddleware.__call__ = _call  # type: ignore[method-assign,assignment]

@@ -1,0 +1,67 @@
+"""The BentoML fix this service applies: the request timeout leaves no timer behind, and still answers 504."""
+
+from __future__ import annotations
+
+import asyncio
+import gc
+from typing import Any
+
+from bentoml._internal.server.http.traffic import TimeoutMiddleware
+
+from wine_quality import bentoml_fixes
+
+SCOPE = {"type": "http", "method": "POST", "path": "/predict", "headers": []}
+
+
+async def quick_app(scope: Any, receive: Any, send: Any) -> None:
+    await send({"type": "http.response.start", "status": 200, "headers": []})
+    await send({"type": "http.response.body", "body": b"{}"})
+
+
+async def slow_app(scope: Any, receive: Any, send: Any) -> None:
+    await asyncio.sleep(5)
+    await quick_app(scope, receive, send)
+
+
+def _serve(call: Any, app: Any, requests: int, timeout: float) -> tuple[int, list[int]]:
+    """Send requests through a TimeoutMiddleware using `call`; the live timers left after them, and the statuses."""
+    middleware = TimeoutMiddleware(app, timeout=timeout)
+    statuses: list[int] = []
+
+    async def send(message: dict[str, Any]) -> None:
+        if message["type"] == "http.response.start":
+            statuses.append(message["status"])
+
+    async def receive() -> dict[str, Any]:
+        return {"type": "http.request", "body": b"", "more_body": False}
+
+    async def run() -> int:
+        for _ in range(requests):
+            await call(middleware, dict(SCOPE), receive, send)
+        await asyncio.sleep(0.01)  # a cancelled request's own sleep is dropped once its task has seen the cancel
+        gc.collect()
+        return sum(isinstance(o, asyncio.TimerHandle) and not o.cancelled() for o in gc.get_objects())
+
+    return asyncio.run(run()), statuses
+
+
+def test_bentoml_s_own_middleware_still_leaks_a_timer_per_request() -> None:
+    """Upstream (1.4.40) keeps one timer per request alive for the whole timeout. When this fails, BentoML fixed it:
+    delete wine_quality/bentoml_fixes.py and this test."""
+    timers, statuses = _serve(bentoml_fixes.UPSTREAM_CALL, quick_app, requests=50, timeout=60)
+    assert statuses == [200] * 50
+    assert timers >= 50
+
+
+def test_the_fixed_middleware_leaves_no_timer_and_still_answers_504_on_timeout() -> None:
+    """With the fix, answered requests leave no timer; a request that has not started answering in time gets 504."""
+    timers, statuses = _serve(bentoml_fixes._call, quick_app, requests=50, timeout=60)
+    assert statuses == [200] * 50 and timers == 0
+    timers, statuses = _serve(bentoml_fixes._call, slow_app, requests=1, timeout=0.05)
+    assert statuses == [504] and timers == 0
+
+
+def test_apply_installs_the_fix_where_bentoml_looks_it_up() -> None:
+    """After apply(), the middleware class BentoML builds its apps from runs the fixed call."""
+    bentoml_fixes.apply()
+    assert TimeoutMiddleware.__call__ is bentoml_fixes._call
