@@ -30,9 +30,9 @@ class Grader:
     async def one(self, kind: str, row: tuple[float, ...]) -> Prediction:
         """One wine's answer; concurrent single rows share a call to the model service."""
         served = self.served[kind]
-        if self.settings.batching:
+        if self.settings.batching and self.settings.coalesce:
             quality = await self._coalescer(kind).predict(row)
-        else:  # one call per request: what the benchmark compares batching with
+        else:  # one call per request (adaptive batching in the model service may still join them)
             quality = float((await self.services[kind].to_async.predict_batched(np.array([row])))[0])
         low, high = served.intervals(np.array([quality]))
         return Prediction(

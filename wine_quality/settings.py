@@ -36,7 +36,8 @@ class Settings(BaseSettings):
     )
 
     # Adaptive batching of each model service, and coalescing of single rows in the entry service.
-    batching: bool = Field(True, description="adaptive batching on (off only to measure what it brings)")
+    batching: bool = Field(True, description="adaptive batching and coalescing on (off only to measure them)")
+    coalesce: bool = Field(True, description="the entry joins concurrent single rows into one model call")
     max_batch_size: int = Field(128, ge=2, description="most rows one adaptive batch may hold")
     max_in_flight: int = Field(2, ge=1, description="concurrent calls from the entry to each model service")
     model_duty: float = Field(0.5, gt=0, le=1, description="most share of time the entry keeps a model service busy")
