@@ -18,6 +18,7 @@ answer has a different number of predictions than samples sent; the failure mess
 
 from __future__ import annotations
 
+import itertools
 import math
 import os
 import random
@@ -193,23 +194,26 @@ class BatchUser(WineUser):
 
 
 class MixedUser(WineUser):
-    """Realistic traffic: about 91 % single predictions (half per model), 9 % batches (half per model)."""
+    """Realistic traffic: about 91 % single predictions (half per model), 9 % batches (half per model).
 
-    @task(10)
-    def one_wine_sklearn(self) -> None:
-        self.predict()
+    Each user walks its own shuffled cycle of 22 calls (10 and 10 single wines, one batch per model), so any 22
+    consecutive requests of a user hold every kind of call: a short run sees them all.
+    """
 
-    @task(10)
-    def one_wine_torch(self) -> None:
-        self.predict_net()
+    SCHEDULE = ("sklearn",) * 10 + ("torch",) * 10 + ("batch sklearn", "batch torch")
 
-    @task(1)
-    def batch_sklearn(self) -> None:
-        self.predict_batch("sklearn")
+    def on_start(self) -> None:
+        self._calls = itertools.cycle(random.sample(self.SCHEDULE, len(self.SCHEDULE)))
 
-    @task(1)
-    def batch_torch(self) -> None:
-        self.predict_batch("torch")
+    @task
+    def next_call(self) -> None:
+        call = next(self._calls)
+        if call == "sklearn":
+            self.predict()
+        elif call == "torch":
+            self.predict_net()
+        else:
+            self.predict_batch(call.removeprefix("batch "))
 
 
 @events.init.add_listener
