@@ -12,6 +12,7 @@ from wine_quality import bentoml_fixes
 from wine_quality.grading import Grader
 from wine_quality.model_service import model_dependencies, model_service
 from wine_quality.payloads import BatchPrediction, BatchRequestBase, ModelsDescription, Prediction, batch_request
+from wine_quality.protocols import current_grader
 from wine_quality.schema import Wine
 from wine_quality.served import ServedModel, served_models
 from wine_quality.settings import get_settings
@@ -48,6 +49,7 @@ class WineQuality(model_dependencies(MODEL_SERVICES)):  # type: ignore[misc]
 
     def __init__(self) -> None:
         self.grader = Grader(SERVED, {kind: getattr(self, kind) for kind in SERVED}, SETTINGS)
+        routes.dependency_overrides[current_grader] = lambda: self.grader  # the protocol routers grade through it
         gc.freeze()  # what start-up made stays out of every later garbage collection
 
     @bentoml.api(route="/predict")

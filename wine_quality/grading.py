@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -10,6 +11,17 @@ from wine_quality.coalesce import Coalescer
 from wine_quality.payloads import BatchPrediction, Prediction, RowPrediction
 from wine_quality.served import ServedModel
 from wine_quality.settings import Settings
+
+
+@dataclass(frozen=True)
+class Graded:
+    """Grades for rows, with everything an answer needs, in any protocol."""
+
+    served: ServedModel
+    quality: np.ndarray
+    low: np.ndarray
+    high: np.ndarray
+    outside_training_range: list[list[str]]
 
 
 class Grader:
@@ -27,32 +39,43 @@ class Grader:
             self._coalescers[kind] = Coalescer(call, s.max_batch_size, s.max_in_flight, s.model_duty)
         return self._coalescers[kind]
 
+    async def _predict(self, kind: str, rows: np.ndarray) -> np.ndarray:
+        """Grades from the kind's model service: a single row through the batching path, many rows in one call."""
+        if len(rows) > 1:
+            out: np.ndarray = await self.services[kind].to_async.predict_direct(rows)
+            return out
+        if self.settings.batching and self.settings.coalesce:
+            return np.array([await self._coalescer(kind).predict(tuple(rows[0].tolist()))])
+        # one call per request (adaptive batching in the model service may still join them)
+        out = await self.services[kind].to_async.predict_batched(rows)
+        return out
+
+    async def grade(self, kind: str, rows: np.ndarray) -> Graded:
+        """Grades, intervals and out-of-range flags for rows of the 11 features in schema order."""
+        served = self.served[kind]
+        quality = np.asarray(await self._predict(kind, rows), dtype=np.float64)
+        low, high = served.intervals(quality)
+        return Graded(served, quality, low, high, served.outside_training_range(rows))
+
     async def one(self, kind: str, row: tuple[float, ...]) -> Prediction:
         """One wine's answer; concurrent single rows share a call to the model service."""
-        served = self.served[kind]
-        if self.settings.batching and self.settings.coalesce:
-            quality = await self._coalescer(kind).predict(row)
-        else:  # one call per request (adaptive batching in the model service may still join them)
-            quality = float((await self.services[kind].to_async.predict_batched(np.array([row])))[0])
-        low, high = served.intervals(np.array([quality]))
+        g = await self.grade(kind, np.array([row]))
         return Prediction(
-            quality=quality,
-            interval={"low": float(low[0]), "high": float(high[0]), "coverage": served.coverage},
-            model=served.tag,
-            runtime=served.runtime,
-            outside_training_range=served.outside_training_range(np.array([row]))[0],
+            quality=float(g.quality[0]),
+            interval={"low": float(g.low[0]), "high": float(g.high[0]), "coverage": g.served.coverage},
+            model=g.served.tag,
+            runtime=g.served.runtime,
+            outside_training_range=g.outside_training_range[0],
         )
 
     async def many(self, kind: str, rows: np.ndarray) -> BatchPrediction:
         """A batch's answers, in order, from one call to the model service."""
-        served = self.served[kind]
-        qualities: np.ndarray = await self.services[kind].to_async.predict_direct(rows)
-        outside = served.outside_training_range(rows)
-        lows, highs = served.intervals(qualities)
-        coverage = served.coverage
+        g = await self.grade(kind, rows)
+        coverage = g.served.coverage
+        rows = zip(g.quality.tolist(), g.low.tolist(), g.high.tolist(), g.outside_training_range, strict=True)
         predictions: list[RowPrediction] = [
             {"quality": q, "interval": {"low": lo, "high": hi, "coverage": coverage}, "outside_training_range": o}
-            for q, lo, hi, o in zip(qualities.tolist(), lows.tolist(), highs.tolist(), outside, strict=True)
+            for q, lo, hi, o in rows
         ]
         # built from checked values: model_construct skips validating them a second time
-        return BatchPrediction.model_construct(model=served.tag, runtime=served.runtime, predictions=predictions)
+        return BatchPrediction.model_construct(model=g.served.tag, runtime=g.served.runtime, predictions=predictions)
