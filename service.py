@@ -25,6 +25,7 @@ from wine_quality.registry import ModelStoreError, Predictor, ServedModel, load_
 from wine_quality.routes import GetJSON
 from wine_quality.schema import Wine
 from wine_quality.settings import get_settings
+from wine_quality.ui import ui_app
 
 SETTINGS = get_settings()
 try:
@@ -151,6 +152,7 @@ ENTRY_SERVICE = {
 
 
 @bentoml.service(name="wine_quality", workers=SETTINGS.entry_workers, **ENTRY_SERVICE)
+@bentoml.asgi_app(ui_app, path="/ui")
 class WineQuality(JsonAPI):
     """Predict a wine's quality grade (0-10) from its 11 physicochemical measurements."""
 

@@ -1,13 +1,18 @@
-"""The web page's files: small, self-contained, and served by the ASGI app as they are."""
+"""The web page's files: small, self-contained, shipped in the bento, and served by the ASGI app as they are."""
 
 from __future__ import annotations
 
 import asyncio
 import re
+from fnmatch import fnmatch
+from pathlib import Path
 
 import httpx
+import yaml
 
 from wine_quality.ui import PAGE_DIR, make_app, page_files
+
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_the_page_is_small_and_loads_nothing_from_elsewhere() -> None:
@@ -49,3 +54,12 @@ def test_the_app_serves_each_file_with_its_type_and_a_strict_policy() -> None:
     assert script.headers["content-type"].startswith("text/javascript")
     assert style.headers["content-type"].startswith("text/css")
     assert missing.status_code == 404
+
+
+def test_the_bento_ships_the_page_and_its_root_links_to_it() -> None:
+    """bentofile.yaml includes every page file; its description (the bento's Swagger UI text) links to /ui."""
+    config = yaml.safe_load((ROOT / "bentofile.yaml").read_text())
+    for path in PAGE_DIR.iterdir():
+        relative = str(path.relative_to(ROOT))
+        assert any(fnmatch(relative, pattern) for pattern in config["include"]), relative
+    assert "](./ui)" in config["description"]
