@@ -17,6 +17,7 @@ from wine_quality.schema import Wine
 from wine_quality.served import ServedModel, served_models
 from wine_quality.settings import get_settings
 from wine_quality.store import ModelStoreError
+from wine_quality.ui import ui_app
 
 bentoml_fixes.apply()
 SETTINGS = get_settings()
@@ -44,6 +45,7 @@ routes = FastAPI(openapi_url=None, docs_url=None, redoc_url=None)
     logging={"access": {"enabled": SETTINGS.access_log}},
 )
 @bentoml.asgi_app(routes, path="/")
+@bentoml.asgi_app(ui_app, path="/ui")
 class WineQuality(model_dependencies(MODEL_SERVICES)):  # type: ignore[misc]
     """Predict a wine's quality grade (0-10) from its 11 physicochemical measurements."""
 
@@ -54,7 +56,7 @@ class WineQuality(model_dependencies(MODEL_SERVICES)):  # type: ignore[misc]
 
     @bentoml.api(route="/predict")
     async def predict(self, wine: Wine, /) -> Prediction:
-        """Grade one wine with the scikit-learn model (the seed's payload)."""
+        """Grade one wine with the scikit-learn model (the seed's payload). People can use the page at [/ui](./ui)."""
         return await self.grader.one("sklearn", wine.as_row())
 
     @bentoml.api(route="/predict_net")

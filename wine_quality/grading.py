@@ -72,10 +72,10 @@ class Grader:
         """A batch's answers, in order, from one call to the model service."""
         g = await self.grade(kind, rows)
         coverage = g.served.coverage
-        rows = zip(g.quality.tolist(), g.low.tolist(), g.high.tolist(), g.outside_training_range, strict=True)
+        answers = zip(g.quality.tolist(), g.low.tolist(), g.high.tolist(), g.outside_training_range, strict=True)
         predictions: list[RowPrediction] = [
             {"quality": q, "interval": {"low": lo, "high": hi, "coverage": coverage}, "outside_training_range": o}
-            for q, lo, hi, o in rows
+            for q, lo, hi, o in answers
         ]
         # built from checked values: model_construct skips validating them a second time
         return BatchPrediction.model_construct(model=g.served.tag, runtime=g.served.runtime, predictions=predictions)
