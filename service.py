@@ -9,8 +9,11 @@ import bentoml
 from fastapi import FastAPI
 
 from wine_quality import bentoml_fixes
+from wine_quality.drain import refuse_new_connections_on_sigterm
 from wine_quality.grading import Grader
+from wine_quality.guard import Guard
 from wine_quality.model_service import model_dependencies, model_service
+from wine_quality.openapi_doc import OpenAPIDocument
 from wine_quality.payloads import BatchPrediction, BatchRequestBase, ModelsDescription, Prediction, batch_request
 from wine_quality.protocols import current_grader
 from wine_quality.schema import Wine
@@ -52,7 +55,12 @@ class WineQuality(model_dependencies(MODEL_SERVICES)):  # type: ignore[misc]
     def __init__(self) -> None:
         self.grader = Grader(SERVED, {kind: getattr(self, kind) for kind in SERVED}, SETTINGS)
         routes.dependency_overrides[current_grader] = lambda: self.grader  # the protocol routers grade through it
+        refuse_new_connections_on_sigterm()  # then uvicorn answers what it accepted, and exits
         gc.freeze()  # what start-up made stays out of every later garbage collection
+
+    async def __is_ready__(self) -> bool:
+        """/readyz: 503 while a model service is down (crashed, restarting), 200 once all answer."""
+        return await self.grader.ready()
 
     @bentoml.api(route="/predict")
     async def predict(self, wine: Wine, /) -> Prediction:
@@ -73,3 +81,15 @@ class WineQuality(model_dependencies(MODEL_SERVICES)):  # type: ignore[misc]
     async def models(self) -> ModelsDescription:
         """The served model versions: tag, creation time, metrics, features, training data checksum, runtime."""
         return MODELS
+
+
+# The front door (API key, body limit, JSON only, load shedding), and an OpenAPI document that declares it all.
+JSON_ROUTES = frozenset(api.route for api in WineQuality.apis.values())
+WineQuality.add_asgi_middleware(
+    Guard,
+    api_key=SETTINGS.api_key.get_secret_value() if SETTINGS.api_key else None,
+    max_body_bytes=SETTINGS.max_body_bytes,
+    max_work=SETTINGS.max_concurrent_work,
+    json_routes=JSON_ROUTES,
+)
+WineQuality.add_asgi_middleware(OpenAPIDocument, api_key_required=SETTINGS.api_key is not None, json_routes=JSON_ROUTES)

@@ -1,26 +1,41 @@
-"""A fix for BentoML 1.4.40 that this service needs, applied when service.py is imported.
+"""Fixes for BentoML 1.4.40 that this service needs, applied when service.py is imported.
 
-BentoML's `TimeoutMiddleware` (bentoml/_internal/server/http/traffic.py), which every service gets from
-`traffic.timeout`, schedules `loop.call_later(timeout, ...)` per request and never cancels it. Each request so leaves
-a timer alive for the whole timeout (30-60 s), holding its future, its context and its OpenTelemetry span: at 1,500
-requests/s that is about a million live objects, and every full garbage collection walks them all. Measured on this
-service: full collections of 70-420 ms, a p99 of 250-480 ms at 32 clients and 150 ms even at one client; with the
-timer cancelled, full collections take under 1 ms and p99 fell to about 25 ms.
+1. A timer per request. BentoML's `TimeoutMiddleware` (bentoml/_internal/server/http/traffic.py), which every
+service gets from `traffic.timeout`, schedules `loop.call_later(timeout, ...)` per request and never cancels it.
+Each request so leaves a timer alive for the whole timeout (30-60 s), holding its future, its context and its
+OpenTelemetry span: at 1,500 requests/s that is about a million live objects, and every full garbage collection
+walks them all. Measured on this service: full collections of 70-420 ms, a p99 of 250-480 ms at 32 clients and 150
+ms even at one client; with the timer cancelled, full collections take under 1 ms and p99 fell to about 25 ms.
 
-`apply()` replaces the middleware's `__call__` with one that behaves the same (504 when no response has started within
-the timeout) and cancels its timer as soon as the response starts. tests/unit/test_bentoml_fixes.py fails when the
-upstream class no longer leaks (then this module should go) or when the fix stops applying.
+The fix: the middleware's `__call__` behaves the same (504 when no response has started within the timeout) and
+cancels its timer as soon as the response starts.
+
+2. No respawn in containers. `bentoml.serving.create_watcher` turns circus' respawn off when BENTOML_CONTAINERIZED is
+set (it is, in every image BentoML builds): a model worker killed by the OOM killer or a crash in a native library
+then stays dead while the entry keeps answering /livez, so nothing restarts it. The fix keeps respawn on everywhere.
+
+3. A traceback per client error. BentoML logs every 400 (a bad wine) as an error with its full traceback. The fix
+turns those records into one line at INFO, naming the route and the first problem; server errors keep their traceback.
+
+tests/unit/test_bentoml_fixes.py fails when upstream no longer has a bug (then its fix should go) or a fix stops
+applying.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 from typing import Any
 
+import bentoml.serving
 from bentoml._internal.server.http.traffic import TimeoutMiddleware
+from bentoml.exceptions import BentoMLException
+from pydantic import ValidationError
 from starlette.responses import JSONResponse
 
 UPSTREAM_CALL = TimeoutMiddleware.__call__
+UPSTREAM_IN_CONTAINER = bentoml.serving.running_inside_container
+ERROR_LOGGER = "bentoml._internal.server.http_app"  # where BentoML logs an exception on a route
 
 
 async def _call(self: Any, scope: dict[str, Any], receive: Any, send: Any) -> None:
@@ -50,6 +65,34 @@ async def _call(self: Any, scope: dict[str, Any], receive: Any, send: Any) -> No
     await handling
 
 
+def _never_without_respawn() -> bool:
+    """What create_watcher asks before turning respawn off: never, so circus restarts a dead worker."""
+    return False
+
+
+class OneLineClientErrors(logging.Filter):
+    """A client error (400 and other 4xx) becomes one INFO line; anything else keeps its traceback."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        exc = record.exc_info[1] if record.exc_info else None
+        if isinstance(exc, ValidationError):
+            first = exc.errors()[0]
+            where = ".".join(str(p) for p in first["loc"]) or "body"
+            problem = f"{exc.error_count()} validation error(s), first {where}: {first['msg']}"
+        elif isinstance(exc, BentoMLException) and exc.error_code.value < 500:
+            problem = f"{exc.error_code.value}: {exc}"
+        else:
+            return True
+        record.msg = f"{record.getMessage()}: client error, {problem}"
+        record.args, record.exc_info, record.exc_text = None, None, None
+        record.levelno, record.levelname = logging.INFO, "INFO"
+        return True
+
+
 def apply() -> None:
-    """Install the fixed middleware call (idempotent)."""
+    """Install the three fixes (idempotent)."""
     TimeoutMiddleware.__call__ = _call  # type: ignore[method-assign,assignment]
+    bentoml.serving.running_inside_container = _never_without_respawn  # type: ignore[assignment]
+    logger = logging.getLogger(ERROR_LOGGER)
+    if not any(isinstance(f, OneLineClientErrors) for f in logger.filters):
+        logger.addFilter(OneLineClientErrors())

@@ -1,11 +1,20 @@
-"""The entry service's work: send rows to the right model service and build the answers around its grades."""
+"""The entry service's work: send rows to the right model service and build the answers around its grades.
+
+A call to a model service whose process died, or whose connection broke, is retried until the supervisor has
+restarted it (predictions are idempotent), within the request timeout: a crashed model worker costs a client time,
+not an error.
+"""
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
+import aiohttp
 import numpy as np
+from bentoml.exceptions import ServiceUnavailable
 
 from wine_quality.coalesce import Coalescer
 from wine_quality.payloads import BatchPrediction, Prediction, RowPrediction
@@ -24,6 +33,12 @@ class Graded:
     outside_training_range: list[list[str]]
 
 
+ModelCall = Callable[[np.ndarray], Awaitable[np.ndarray]]
+# what a model service that died, or is restarting, looks like from here: a refused, reset or dropped connection
+MODEL_DOWN = (aiohttp.ClientConnectionError,)
+READY_PROBE_S = 1.0
+
+
 class Grader:
     """Grades wines with the served models, through their model services."""
 
@@ -31,24 +46,51 @@ class Grader:
         self.served, self.services, self.settings = served, services, settings
         self._coalescers: dict[str, Coalescer] = {}
 
+    def _resilient(self, kind: str, endpoint: str) -> ModelCall:
+        """The model service's endpoint, retried with backoff while its process is down, up to the request timeout."""
+        call: ModelCall = getattr(self.services[kind].to_async, endpoint)
+
+        async def retrying(rows: np.ndarray) -> np.ndarray:
+            loop = asyncio.get_running_loop()
+            deadline, pause = loop.time() + self.settings.request_timeout_s, 0.05
+            while True:
+                try:
+                    return await call(rows)
+                except MODEL_DOWN as exc:
+                    if loop.time() + pause >= deadline:
+                        raise ServiceUnavailable(f"the {kind} model service is down: {exc}") from exc
+                await asyncio.sleep(pause)
+                pause = min(2 * pause, 0.5)
+
+        return retrying
+
     def _coalescer(self, kind: str) -> Coalescer:
         # made on first use: the clients of the model services exist only once the server runs
         if kind not in self._coalescers:
-            call = self.services[kind].to_async.predict_batched
             s = self.settings
+            call = self._resilient(kind, "predict_batched")
             self._coalescers[kind] = Coalescer(call, s.max_batch_size, s.max_in_flight, s.model_duty)
         return self._coalescers[kind]
 
     async def _predict(self, kind: str, rows: np.ndarray) -> np.ndarray:
         """Grades from the kind's model service: a single row through the batching path, many rows in one call."""
         if len(rows) > 1:
-            out: np.ndarray = await self.services[kind].to_async.predict_direct(rows)
-            return out
+            return await self._resilient(kind, "predict_direct")(rows)
         if self.settings.batching and self.settings.coalesce:
             return np.array([await self._coalescer(kind).predict(tuple(rows[0].tolist()))])
         # one call per request (adaptive batching in the model service may still join them)
-        out = await self.services[kind].to_async.predict_batched(rows)
-        return out
+        return await self._resilient(kind, "predict_batched")(rows)
+
+    async def ready(self) -> bool:
+        """Whether every model service answers its readiness probe within a second (a dead one does not)."""
+
+        async def probe(kind: str) -> bool:
+            try:
+                return bool(await asyncio.wait_for(self.services[kind].is_ready(), READY_PROBE_S))
+            except Exception:  # noqa: BLE001 - a probe that fails in any way means not ready
+                return False
+
+        return all(await asyncio.gather(*(probe(kind) for kind in self.services)))
 
     async def grade(self, kind: str, rows: np.ndarray) -> Graded:
         """Grades, intervals and out-of-range flags for rows of the 11 features in schema order."""

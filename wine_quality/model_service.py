@@ -9,6 +9,7 @@ import bentoml
 import numpy as np
 from bentoml.models import BentoModel
 
+from wine_quality.drain import entry_workers_alive, hold_sigterm_while
 from wine_quality.runtimes import Predictor
 from wine_quality.served import ServedModel
 from wine_quality.settings import Settings, get_settings
@@ -27,6 +28,8 @@ class ModelService:
 
     def __init__(self) -> None:
         self.predict_rows = self.served.predictor(_SETTINGS.model_threads)
+        # on SIGTERM, keep answering until the entry service has answered what it accepted
+        hold_sigterm_while(entry_workers_alive, max_wait=_SETTINGS.request_timeout_s + 5)
         gc.freeze()  # what loading made stays out of every later garbage collection
 
     @bentoml.api(

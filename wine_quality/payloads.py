@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, create_model, field_validator, model_validator
@@ -51,25 +51,42 @@ class BatchPrediction(BaseModel):
     predictions: list[RowPrediction]
 
 
+# The two forms of a batch request, as JSON Schema can say it: exactly one of them, never a mix.
+ONE_FORM: dict[str, Any] = {
+    "oneOf": [
+        {"required": ["samples"], "not": {"anyOf": [{"required": ["columns"]}, {"required": ["data"]}]}},
+        {"required": ["columns", "data"], "not": {"required": ["samples"]}},
+    ]
+}
+if TYPE_CHECKING:
+    Columns = list[str]
+else:  # the 11 names, in schema order: a JSON array of fixed items
+    Columns = tuple[tuple(Literal[name] for name in FEATURE_NAMES)]
+
+
 class BatchRequestBase(BaseModel):
-    """Many wines and the model to grade them with: as `samples` (objects) or as `columns` and `data` (rows)."""
+    """Many wines and the model to grade them with: as `samples` (objects) or as `columns` and `data` (rows).
+
+    Free sulfur dioxide cannot exceed total sulfur dioxide in any wine (a rule across fields, beyond JSON Schema).
+    """
 
     model_config = ConfigDict(
         extra="forbid",
         json_schema_extra={
-            "example": {"model": "torch", "columns": list(FEATURE_NAMES), "data": [list(EXAMPLE.values())]}
+            **ONE_FORM,
+            "example": {"model": "torch", "columns": list(FEATURE_NAMES), "data": [list(EXAMPLE.values())]},
         },
     )
 
     model: str
     samples: list[Wine] | None = None
-    columns: list[str] | None = None
+    columns: Columns | None = None
     data: list[WineRow] | None = None
 
-    @field_validator("columns")
+    @field_validator("columns", mode="before")
     @classmethod
-    def _schema_order(cls, columns: list[str] | None) -> list[str] | None:
-        if columns is not None and columns != list(FEATURE_NAMES):
+    def _schema_order(cls, columns: Any) -> Any:
+        if isinstance(columns, list) and columns != list(FEATURE_NAMES):
             missing = [c for c in FEATURE_NAMES if c not in columns]
             unknown = [c for c in columns if c not in FEATURE_NAMES]
             problems = [f"missing {missing}"] * bool(missing) + [f"unknown {unknown}"] * bool(unknown)
@@ -82,7 +99,7 @@ class BatchRequestBase(BaseModel):
     @model_validator(mode="after")
     def _one_form(self) -> BatchRequestBase:
         if (self.samples is None) == (self.data is None):
-            raise ValueError("send either `samples` (a list of wines) or `columns` and `data` (rows), not both")
+            raise ValueError("send the wines either as `samples` or as `columns` and `data`: exactly one form")
         if (self.data is None) != (self.columns is None):
             raise ValueError("`columns` and `data` go together")
         return self
@@ -97,15 +114,19 @@ class BatchRequestBase(BaseModel):
 def batch_request(max_rows: int) -> type[BatchRequestBase]:
     """The batch request shape, with the model names from the registry and the row limit from the settings."""
     limit = Field(min_length=1, max_length=max_rows)
+    # each form's fields may be left out (default None) but are never null: a JSON null is refused like any non-list
     fields: dict[str, Any] = {
         "model": (Literal[tuple(KINDS)], Field(description=f"which model grades: {', '.join(KINDS)}")),
         "samples": (
-            Annotated[list[Wine], limit] | None,
+            Annotated[list[Wine], limit],
             Field(None, description=f"1 to {max_rows} wines as objects"),
         ),
-        "columns": (list[str] | None, Field(None, description="the 11 feature names in schema order, with `data`")),
+        "columns": (
+            Columns,
+            Field(None, description="the 11 feature names in schema order, with `data`"),
+        ),
         "data": (
-            Annotated[list[WineRow], limit] | None,
+            Annotated[list[WineRow], limit],
             Field(None, description=f"1 to {max_rows} rows of the 11 measurements, in `columns` order"),
         ),
     }

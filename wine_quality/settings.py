@@ -7,7 +7,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import AliasChoices, Field, model_validator
+from pydantic import AliasChoices, Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -48,7 +48,14 @@ class Settings(BaseSettings):
     entry_workers: int = Field(1, ge=1, description="processes of the entry service")
     access_log: bool = Field(True, description="log every request to the entry service")
     interval_coverage: float = Field(0.9, gt=0, lt=1, description="coverage of the interval given with each grade")
-    request_timeout_s: float = Field(30.0, gt=0, description="per-request timeout of every service")
+    request_timeout_s: float = Field(30.0, gt=0, description="per-request timeout of every service (then 504)")
+
+    # The front door (wine_quality/guard.py).
+    api_key: SecretStr | None = Field(None, description="when set, every route but probes and documents needs it")
+    max_body_bytes: int = Field(8 * 2**20, ge=1024, description="larger request bodies get 413")
+    max_concurrent_work: int = Field(
+        96, ge=1, description="units of work (a request, plus one per 32 KiB of body) in progress before 503"
+    )
 
     @model_validator(mode="before")
     @classmethod

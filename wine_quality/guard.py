@@ -1,0 +1,143 @@
+"""The entry service's front door, as ASGI middleware: an optional API key, a body-size limit, and load shedding.
+
+- API key (WINE_API_KEY, off by default): every route but the probes, the API documents and the web page's files needs
+  `Authorization: Bearer <key>`; anything else gets 401. The key is compared in constant time.
+- Body size (WINE_MAX_BODY_BYTES): a larger body gets 413 before it is read (Content-Length), or as soon as it passes
+  the limit (chunked).
+- JSON only where JSON is read: a POST to one of BentoML's JSON APIs with another Content-Type gets 415 (BentoML
+  would try to read a multipart body as form fields and fail with 500). A body with no Content-Type is read as JSON.
+- Load shedding (WINE_MAX_CONCURRENT_WORK): POST requests hold units of work while they run, one per request plus
+  one per 32 KiB of body (a 1,000-row batch weighs about eleven single wines). A request that would take the total
+  past the limit gets 503 with Retry-After at once, instead of queueing until it times out.
+"""
+
+from __future__ import annotations
+
+import hmac
+import json
+from collections.abc import Awaitable, Callable, MutableMapping
+from typing import Any
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+App = Callable[[Scope, Receive, Send], Awaitable[None]]
+
+PROBES = frozenset({"/livez", "/readyz", "/healthz", "/metrics"})
+DOCUMENTS = frozenset({"/", "/docs.json", "/schema.json"})
+BODY_UNIT = 32 * 1024
+
+
+def is_open(path: str) -> bool:
+    """Routes that never need the key: probes, the API documents and the web page (it asks the API itself)."""
+    return path in PROBES or path in DOCUMENTS or path == "/ui" or path.startswith(("/ui/", "/static"))
+
+
+async def _answer(send: Send, status: int, error: str, headers: dict[str, str] | None = None) -> None:
+    body = json.dumps({"error": error}).encode()
+    extra = [(k.lower().encode(), v.encode()) for k, v in (headers or {}).items()]
+    start = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()), *extra]
+    await send({"type": "http.response.start", "status": status, "headers": start})
+    await send({"type": "http.response.body", "body": body})
+
+
+class Guard:
+    """API key, body limit and load shedding in front of the entry service's routes."""
+
+    def __init__(
+        self, app: App, api_key: str | None, max_body_bytes: int, max_work: int, json_routes: frozenset[str]
+    ) -> None:
+        self.app, self.max_body_bytes, self.max_work, self.json_routes = app, max_body_bytes, max_work, json_routes
+        self._expected = f"Bearer {api_key}".encode() if api_key else None
+        self.work = 0  # units held by the requests running now
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        path = scope["path"]
+        if self._expected is not None and not is_open(path) and not self._authorised(scope):
+            problem = "missing or wrong API key: send `Authorization: Bearer <key>`"
+            await _answer(send, 401, problem, {"WWW-Authenticate": "Bearer"})
+            return
+        if scope["method"] != "POST" or path in PROBES:
+            await self.app(scope, receive, send)
+            return
+        if path in self.json_routes and not _is_json(scope):
+            await _answer(send, 415, "send the body as JSON, with `Content-Type: application/json`")
+            return
+        length = self._content_length(scope)
+        if length is not None and length > self.max_body_bytes:
+            await _answer(send, 413, self._too_large(length))
+            return
+        if length is None:  # chunked: read it here, up to the limit, and hand it on
+            body = await self._read_limited(receive)
+            if body is None:
+                await _answer(send, 413, self._too_large(None))
+                return
+            length, receive = len(body), _replay(body, receive)
+        weight = min(self.max_work, 1 + length // BODY_UNIT)
+        if self.work and self.work + weight > self.max_work:
+            retry = {"Retry-After": "1"}
+            await _answer(send, 503, f"at capacity ({self.work} units of work in progress): retry in 1 s", retry)
+            return
+        self.work += weight
+        try:
+            await self.app(scope, receive, send)
+        finally:
+            self.work -= weight
+
+    def _authorised(self, scope: Scope) -> bool:
+        given = next((v for k, v in scope["headers"] if k == b"authorization"), b"")
+        assert self._expected is not None
+        return hmac.compare_digest(given, self._expected)
+
+    @staticmethod
+    def _content_length(scope: Scope) -> int | None:
+        value = next((v for k, v in scope["headers"] if k == b"content-length"), None)
+        try:
+            return int(value) if value is not None else None
+        except ValueError:
+            return None
+
+    def _too_large(self, length: int | None) -> str:
+        size = f"{length} bytes" if length is not None else "more bytes"
+        return f"request body of {size} is over the limit of {self.max_body_bytes} bytes (WINE_MAX_BODY_BYTES)"
+
+    async def _read_limited(self, receive: Receive) -> bytes | None:
+        chunks, size = [], 0
+        while True:
+            message = await receive()
+            if message["type"] != "http.request":
+                break
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size > self.max_body_bytes:
+                return None
+            chunks.append(chunk)
+            if not message.get("more_body", False):
+                break
+        return b"".join(chunks)
+
+
+def _is_json(scope: Scope) -> bool:
+    value = next((v for k, v in scope["headers"] if k == b"content-type"), None)
+    if value is None:
+        return True
+    media = value.split(b";")[0].strip().lower()
+    return media == b"application/json" or (media.startswith(b"application/") and media.endswith(b"+json"))
+
+
+def _replay(body: bytes, then: Receive) -> Receive:
+    """A receive that gives the body read ahead, then whatever the connection says next (a disconnect)."""
+    sent = False
+
+    async def receive() -> Message:
+        nonlocal sent
+        if sent:
+            return await then()
+        sent = True
+        return {"type": "http.request", "body": body, "more_body": False}
+
+    return receive

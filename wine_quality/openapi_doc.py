@@ -1,0 +1,115 @@
+"""The OpenAPI document as the service really answers: BentoML's /docs.json, with its error responses corrected.
+
+BentoML 1.4 declares every 400 as `{"error": str, "detail": str}`, but sends pydantic's error list in `detail`; it
+leaves the request bodies it requires optional; and it cannot know the answers of our front door (401, 413, 415, 503)
+or of its own timeout (504). `OpenAPIDocument` rewrites the document on its way out, so that a client generated from
+it sends what the service takes and reads every answer it gives.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+from wine_quality.guard import PROBES, App, Message, Receive, Scope, Send, is_open
+
+
+class FieldError(BaseModel):
+    """One problem with the request: where it is and what it is."""
+
+    loc: list[str | int] = Field(description='path to the offending value, e.g. ["samples", 2, "pH"]; [] for the body')
+    msg: str = Field(description='what is wrong, e.g. "Input should be less than or equal to 14"')
+    type: str = Field(description="pydantic's error type, e.g. less_than_equal")
+
+
+class InvalidArgument(BaseModel):
+    """Bad Request: the request does not validate (a missing, extra or impossible value, malformed JSON)."""
+
+    error: str
+    detail: list[FieldError]
+
+
+class Failure(BaseModel):
+    """An answer other than a prediction: what happened, in one sentence."""
+
+    error: str
+
+
+def _response(description: str, headers: dict[str, Any] | None = None) -> dict[str, Any]:
+    answer: dict[str, Any] = {
+        "description": description,
+        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Failure"}}},
+    }
+    if headers:
+        answer["headers"] = headers
+    return answer
+
+
+UNAUTHORISED = _response("WINE_API_KEY is set and the request lacks `Authorization: Bearer <key>`")
+TOO_LARGE = _response("the request body is over WINE_MAX_BODY_BYTES")
+RETRY_AFTER = {"Retry-After": {"description": "seconds to wait", "schema": {"type": "integer"}}}
+AT_CAPACITY = _response("the service is at capacity (WINE_MAX_CONCURRENT_WORK): retry later", RETRY_AFTER)
+TIMED_OUT = _response("no answer within WINE_REQUEST_TIMEOUT_S")
+NOT_JSON = _response("the body is not sent as application/json")
+NOT_READY = {"description": "a model service is not ready (starting, or restarting after a crash)"}
+
+
+def truthful(spec: dict[str, Any], api_key_required: bool, json_routes: frozenset[str]) -> dict[str, Any]:
+    """The document with every answer the service can give declared, in the shape it is sent."""
+    # pydantic writes JSON Schema 2020-12 (a row's per-feature bounds are `prefixItems`): OpenAPI 3.1's dialect
+    spec["openapi"] = "3.1.0"
+    schemas = spec.setdefault("components", {}).setdefault("schemas", {})
+    for model in (InvalidArgument, Failure):
+        schemas[model.__name__] = model.model_json_schema(ref_template="#/components/schemas/{model}")
+    schemas.update(schemas[InvalidArgument.__name__].pop("$defs", {}))
+    if api_key_required:
+        spec["components"]["securitySchemes"] = {"bearer": {"type": "http", "scheme": "bearer"}}
+    for path, item in spec.get("paths", {}).items():
+        for method, operation in item.items():
+            responses = operation.setdefault("responses", {})
+            if path in PROBES:
+                if path == "/readyz":
+                    responses["503"] = NOT_READY
+                continue
+            if not is_open(path):
+                responses["401"] = UNAUTHORISED
+                if api_key_required:
+                    operation["security"] = [{"bearer": []}]
+            if method == "post":
+                responses["413"] = TOO_LARGE
+                responses["503"] = AT_CAPACITY
+            if method == "post" and path in json_routes:
+                responses["415"] = NOT_JSON
+                operation.get("requestBody", {})["required"] = True
+            responses["504"] = TIMED_OUT
+    return spec
+
+
+class OpenAPIDocument:
+    """ASGI middleware that passes /docs.json through `truthful`; every other request goes by untouched."""
+
+    def __init__(self, app: App, api_key_required: bool, json_routes: frozenset[str], path: str = "/docs.json") -> None:
+        self.app, self.api_key_required, self.json_routes, self.path = app, api_key_required, json_routes, path
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["path"] != self.path or scope["method"] != "GET":
+            await self.app(scope, receive, send)
+            return
+        start: Message = {}
+        chunks: list[bytes] = []
+
+        async def keep(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                start.update(message)
+            else:
+                chunks.append(message.get("body", b""))
+
+        await self.app(scope, receive, keep)
+        body = b"".join(chunks)
+        if start.get("status") == 200:
+            body = json.dumps(truthful(json.loads(body), self.api_key_required, self.json_routes)).encode()
+        headers = [(k, v) for k, v in start.get("headers", []) if k.lower() != b"content-length"]
+        await send({**start, "headers": [*headers, (b"content-length", str(len(body)).encode())]})
+        await send({"type": "http.response.body", "body": body})
