@@ -1,0 +1,247 @@
+"""Reliability against a real `bentoml serve`: a model worker killed under load, SIGTERM under load, load shedding,
+limits, the optional API key, and quiet logs for client errors."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+import psutil
+import pytest
+
+from tests.devserver import Server, start_server
+from wine_quality.schema import EXAMPLE, FEATURE_NAMES
+
+pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.usefixtures("trained")]
+KEY = "a-test-key-0123456789"
+ROW = list(EXAMPLE.values())
+
+
+@pytest.fixture(scope="module")
+def own_server(trained: dict[str, dict[str, object]], tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    """A server of its own: these tests kill its workers and push it past capacity."""
+    srv = start_server(env={"WINE_ACCESS_LOG": "false"}, log_dir=tmp_path_factory.mktemp("reliability"))
+    yield srv
+    srv.stop()
+
+
+def worker(server: Server, service: str) -> psutil.Process:
+    for process in psutil.Process(server.process.pid).children(recursive=True):
+        cmd = process.cmdline()
+        if "--service-name" in cmd and cmd[cmd.index("--service-name") + 1] == service:
+            return process
+    raise LookupError(service)
+
+
+@dataclass
+class Record:
+    """What a load run saw: (start, seconds, status or error name) per request, and /readyz over time."""
+
+    answers: list[tuple[float, float, int | str]] = field(default_factory=list)
+    readiness: list[tuple[float, int | str]] = field(default_factory=list)
+    acted: float = 0.0  # when the action ran, from the start
+
+    def failures(self, before: float | None = None) -> list[tuple[float, float, int | str]]:
+        return [a for a in self.answers if a[2] != 200 and (before is None or a[0] < before)]
+
+
+async def load(
+    url: str,
+    seconds: float,
+    clients: int,
+    action: float,
+    act: object,
+    routes: tuple[str, ...],
+    until_ready: bool = False,
+) -> Record:
+    """`clients` keep-alive clients post real wines for `seconds` (or, with `until_ready`, until /readyz has said
+    200 again for a second after `act()`, at most `seconds`); `act()` runs `action` seconds in."""
+    record, start = Record(), time.monotonic()
+    back: list[float] = []  # when /readyz said 200 again after the action
+
+    def going() -> bool:
+        now = time.monotonic() - start
+        return now < seconds and not (until_ready and back and now > back[0] + 1)
+
+    async with httpx.AsyncClient(base_url=url, timeout=60) as client:
+
+        async def one_client(i: int) -> None:
+            route = routes[i % len(routes)]
+            while going():
+                begun = time.monotonic() - start
+                try:
+                    status: int | str = (await client.post(route, json=EXAMPLE)).status_code
+                except httpx.HTTPError as exc:
+                    status = type(exc).__name__
+                record.answers.append((begun, time.monotonic() - start - begun, status))
+
+        async def probe() -> None:
+            async with httpx.AsyncClient(base_url=url, timeout=2) as prober:
+                while going():
+                    try:
+                        ready: int | str = (await prober.get("/readyz")).status_code
+                    except httpx.HTTPError as exc:
+                        ready = type(exc).__name__
+                    now = time.monotonic() - start
+                    record.readiness.append((now, ready))
+                    if record.acted and ready == 200 and any(s != 200 for _, s in record.readiness) and not back:
+                        back.append(now)
+                    await asyncio.sleep(0.2)
+
+        async def at_the_moment() -> None:
+            await asyncio.sleep(action)
+            record.acted = time.monotonic() - start
+            act()  # type: ignore[operator]
+
+        await asyncio.gather(*(one_client(i) for i in range(clients)), probe(), at_the_moment())
+    return record
+
+
+@pytest.mark.parametrize("service", ["wine_quality_sklearn", "wine_quality_torch"])
+def test_a_model_worker_killed_under_load_costs_no_request(own_server: Server, service: str) -> None:
+    """SIGKILL of a model service's process under concurrent load: zero failed requests; /readyz says 503 while it
+    is down and 200 once the supervisor has restarted it. (Recovery takes 3-4 s on a quiet 2-core machine: the bound
+    here is loose so that a slow machine does not fail it; the figure is measured by the printout.)"""
+    victim = worker(own_server, service)
+    kill = lambda: os.kill(victim.pid, signal.SIGKILL)  # noqa: E731
+    record = asyncio.run(load(own_server.url, 60, 8, 1.5, kill, ("/predict", "/predict_net"), until_ready=True))
+    assert record.failures() == []
+    after = [(t - record.acted, s) for t, s in record.readiness if t > record.acted]
+    down = [t for t, s in after if s != 200]
+    up = [t for t, s in after if s == 200 and down and t > down[0]]
+    assert down and up, after  # it said 503 while the worker was down, and 200 once it was back
+    slowest = max(seconds for _, seconds, _ in record.answers)
+    print(
+        f"\n{service} killed: {len(record.answers)} requests, 0 failed, "
+        f"ready again after {up[0]:.1f} s, slowest {slowest:.1f} s"
+    )
+    assert up[0] < 40 and slowest < 40
+    assert worker(own_server, service).pid != victim.pid  # the supervisor started a new one
+
+
+def test_sigterm_answers_what_was_accepted_refuses_the_rest_and_exits_0(tmp_path: Path) -> None:
+    """Under load, SIGTERM: requests already in flight are answered (batches included), new connections are refused
+    at once, and the server exits 0 well within the request timeout."""
+    srv = start_server(env={"WINE_ACCESS_LOG": "false"}, log_dir=tmp_path)
+    try:
+        record = asyncio.run(
+            load(srv.url, 4, 8, 1.5, lambda: os.kill(srv.process.pid, signal.SIGTERM), ("/predict", "/predict_net"))
+        )
+        exit_code = srv.process.wait(timeout=30)
+    finally:
+        srv.stop()
+    assert exit_code == 0
+    accepted = [a for a in record.answers if a[0] < record.acted]  # in flight or done when the signal came
+    assert len(accepted) > 20 and record.failures(before=record.acted) == []
+    late = [a for a in record.answers if a[0] > record.acted + 0.3]
+    assert late, "the load kept trying after the signal"
+    assert all(status != 200 and seconds < 2 for _, seconds, status in late), late[:5]
+
+
+def test_beyond_capacity_requests_are_shed_fast_and_service_recovers(tmp_path: Path) -> None:
+    """With a small work limit and 64 clients pushing, every answer is 200 or 503 with Retry-After, none is slow,
+    /livez keeps answering, and afterwards every request succeeds again."""
+    srv = start_server(env={"WINE_ACCESS_LOG": "false", "WINE_MAX_CONCURRENT_WORK": "8"}, log_dir=tmp_path)
+    try:
+
+        async def burst() -> tuple[list[tuple[int, float, str | None]], list[int]]:
+            seen: list[tuple[int, float, str | None]] = []
+            live: list[int] = []
+            end = time.monotonic() + 4
+            limits = httpx.Limits(max_connections=100)
+            async with httpx.AsyncClient(base_url=srv.url, timeout=30, limits=limits) as client:
+
+                async def push() -> None:
+                    while time.monotonic() < end:
+                        begun = time.monotonic()
+                        answer = await client.post("/predict", json=EXAMPLE)
+                        seen.append((answer.status_code, time.monotonic() - begun, answer.headers.get("retry-after")))
+
+                async def probe() -> None:
+                    while time.monotonic() < end:
+                        live.append((await client.get("/livez")).status_code)
+                        await asyncio.sleep(0.2)
+
+                await asyncio.gather(*(push() for _ in range(64)), probe())
+            return seen, live
+
+        seen, live = asyncio.run(burst())
+        assert {status for status, _, _ in seen} == {200, 503}
+        assert all(retry == "1" for status, _, retry in seen if status == 503)
+        assert max(seconds for _, seconds, _ in seen) < 5  # loose: 1 s is the figure measured on a quiet machine
+        assert live and set(live) == {200}
+        with httpx.Client(base_url=srv.url, timeout=30) as client:
+            assert [client.post("/predict", json=EXAMPLE).status_code for _ in range(20)] == [200] * 20
+    finally:
+        srv.stop()
+
+
+def test_the_api_key_guards_every_route_but_probes_and_a_slow_request_gets_504(tmp_path: Path) -> None:
+    """With WINE_API_KEY set: no key or a wrong one gets 401 on predictions and /models; probes stay open; the
+    document declares the bearer scheme. With a tiny request timeout, a big batch gets 504, not a dropped connection."""
+    env = {"WINE_API_KEY": KEY, "WINE_REQUEST_TIMEOUT_S": "0.3", "WINE_ACCESS_LOG": "false"}
+    srv = start_server(env=env, log_dir=tmp_path)
+    try:
+        with httpx.Client(base_url=srv.url, timeout=30) as client:
+            for route, body in (("/predict", EXAMPLE), ("/predict_net", EXAMPLE)):
+                assert client.post(route, json=body).status_code == 401
+                wrong = client.post(route, json=body, headers={"Authorization": "Bearer nope"})
+                assert wrong.status_code == 401 and wrong.headers["www-authenticate"] == "Bearer"
+                good = client.post(route, json=body, headers={"Authorization": f"Bearer {KEY}"})
+                assert good.status_code == 200, good.text
+            assert client.get("/models").status_code == 401
+            assert client.get("/models", headers={"Authorization": f"Bearer {KEY}"}).status_code == 200
+            for probe in ("/livez", "/readyz", "/metrics"):
+                assert client.get(probe).status_code == 200, probe
+            spec = client.get("/docs.json").json()
+            assert spec["components"]["securitySchemes"]["bearer"]["scheme"] == "bearer"
+            assert spec["paths"]["/predict"]["post"]["security"] == [{"bearer": []}]
+
+        async def four_big_batches() -> list[httpx.Response]:
+            # the model service takes them one after another (each 10,000 rows): the last ones outlast 0.3 s
+            big = {"model": "sklearn", "columns": list(FEATURE_NAMES), "data": [ROW] * 10_000}
+            auth = {"Authorization": f"Bearer {KEY}"}
+            async with httpx.AsyncClient(base_url=srv.url, timeout=30) as c:
+                return list(await asyncio.gather(*(c.post("/predict_batch", json=big, headers=auth) for _ in range(4))))
+
+        answers = asyncio.run(four_big_batches())
+        assert {a.status_code for a in answers} <= {200, 504} and 504 in {a.status_code for a in answers}
+        assert all("0.3 seconds" in a.json()["error"] for a in answers if a.status_code == 504)
+    finally:
+        srv.stop()
+
+
+def test_a_body_over_the_limit_gets_413_declared_or_chunked(client: httpx.Client) -> None:
+    """A body larger than WINE_MAX_BODY_BYTES (8 MiB by default) is refused with 413, whether its length is declared
+    or it arrives chunked; the limit is named."""
+    body = json.dumps({"model": "sklearn", "samples": [EXAMPLE] * 40_000}).encode()
+    assert len(body) > 8 * 2**20
+    declared = client.post("/predict_batch", content=body, headers={"Content-Type": "application/json"})
+    assert declared.status_code == 413 and "WINE_MAX_BODY_BYTES" in declared.json()["error"]
+
+    def chunks() -> Iterator[bytes]:
+        for i in range(0, len(body), 65536):
+            yield body[i : i + 65536]
+
+    chunked = client.post("/predict_batch", content=chunks(), headers={"Content-Type": "application/json"})
+    assert chunked.status_code == 413
+    multipart = client.post("/predict", content=json.dumps(EXAMPLE), headers={"Content-Type": "multipart/form-data"})
+    assert multipart.status_code == 415
+
+
+def test_client_errors_leave_one_line_in_the_log_and_no_traceback(server: Server, client: httpx.Client) -> None:
+    """A bad wine is logged as one INFO line naming the route and the problem; no traceback reaches the log."""
+    before = server.log.read_text()
+    assert client.post("/predict", json={**EXAMPLE, "pH": 15.0}).status_code == 400
+    time.sleep(0.5)
+    added = server.log.read_text()[len(before) :]
+    assert "Traceback" not in added
+    lines = [line for line in added.splitlines() if "/predict" in line and "client error" in line]
+    assert len(lines) == 1 and "pH" in lines[0] and "[INFO]" in lines[0], added
