@@ -11,7 +11,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-$(shell cksum < pyproject.toml | cut -d' ' -f1)
 
 .DEFAULT_GOAL := help
-.PHONY: help install models train serve test test-unit test-e2e lint load-test bench evaluate bento image image-save clean
+.PHONY: help install models train serve test test-unit test-e2e lint load-test bench evaluate bento image image-save clean fuzz soak
 
 help: ## List the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
@@ -67,3 +67,6 @@ bench: models ## Benchmark every variant side by side (needs wrk); writes BENCHM
 clean: ## Remove caches and reports (not the venv or the model store)
 	rm -rf .pytest_cache results build *.egg-info
 	find . -name __pycache__ -prune -exec rm -rf {} +
+
+fuzz: models ## A longer schemathesis campaign (all checks) against a real server: FUZZ_EXAMPLES per operation
+	$(BIN)/python -m load_tests.fuzz --max-examples $(or $(FUZZ_EXAMPLES),2000)

@@ -1,0 +1,152 @@
+"""The front door as ASGI middleware: the API key, the body limit, JSON only, and load shedding."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import pytest
+
+from wine_quality.guard import Guard
+
+JSON_ROUTES = frozenset({"/predict"})
+
+
+class App:
+    """The service behind the guard: answers 200 after reading the body, or waits for `release` first."""
+
+    def __init__(self) -> None:
+        self.bodies: list[bytes] = []
+        self.release = asyncio.Event()
+        self.hold = False
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        body = b""
+        while True:
+            message = await receive()
+            body += message.get("body", b"")
+            if not message.get("more_body"):
+                break
+        self.bodies.append(body)
+        if self.hold:
+            await self.release.wait()
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": b"{}"})
+
+
+async def call(
+    guard: Guard,
+    path: str,
+    body: bytes = b"{}",
+    headers: dict[str, str] | None = None,
+    method: str = "POST",
+    chunked: bool = False,
+) -> tuple[int, dict[str, str]]:
+    raw = [(k.lower().encode(), v.encode()) for k, v in (headers or {}).items()]
+    if not chunked:
+        raw.append((b"content-length", str(len(body)).encode()))
+    scope = {"type": "http", "method": method, "path": path, "headers": raw}
+    parts = [body[i : i + 1000] for i in range(0, len(body), 1000)] or [b""]
+    messages = [{"type": "http.request", "body": p, "more_body": i < len(parts) - 1} for i, p in enumerate(parts)]
+    sent: list[dict[str, Any]] = []
+
+    async def receive() -> dict[str, Any]:
+        return messages.pop(0) if messages else {"type": "http.disconnect"}
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message)
+
+    await guard(scope, receive, send)
+    start = sent[0]
+    return start["status"], {k.decode(): v.decode() for k, v in start["headers"]}
+
+
+def guard(app: App, api_key: str | None = None, max_body: int = 10_000, max_work: int = 4) -> Guard:
+    return Guard(app, api_key=api_key, max_body_bytes=max_body, max_work=max_work, json_routes=JSON_ROUTES)
+
+
+def test_the_key_is_needed_everywhere_but_probes_documents_and_the_page() -> None:
+    """With a key set, a route without `Bearer <key>` gets 401 with WWW-Authenticate; probes and documents do not."""
+    g = guard(App(), api_key="s3cret")
+
+    async def run() -> dict[str, int]:
+        return {
+            "none": (await call(g, "/predict"))[0],
+            "wrong": (await call(g, "/predict", headers={"Authorization": "Bearer nope"}))[0],
+            "right": (await call(g, "/predict", headers={"Authorization": "Bearer s3cret"}))[0],
+            "models": (await call(g, "/models", method="GET"))[0],
+            "readyz": (await call(g, "/readyz", method="GET"))[0],
+            "docs": (await call(g, "/docs.json", method="GET"))[0],
+            "page": (await call(g, "/ui/app.js", method="GET"))[0],
+        }
+
+    assert asyncio.run(run()) == {
+        "none": 401,
+        "wrong": 401,
+        "right": 200,
+        "models": 401,
+        "readyz": 200,
+        "docs": 200,
+        "page": 200,
+    }
+
+
+@pytest.mark.parametrize("chunked", [False, True])
+def test_a_body_over_the_limit_gets_413_and_one_under_it_arrives_whole(chunked: bool) -> None:
+    """Declared or chunked, a body over the limit never reaches the service; a smaller one arrives unchanged."""
+    app = App()
+    g = guard(app, max_body=5000)
+    small, large = b"x" * 4999, b"y" * 5001
+    assert asyncio.run(call(g, "/predict", small, chunked=chunked))[0] == 200
+    assert asyncio.run(call(g, "/predict", large, chunked=chunked))[0] == 413
+    assert app.bodies == [small]
+
+
+def test_json_apis_take_json_only() -> None:
+    """A multipart or text body to a JSON API gets 415; JSON (with a charset, or +json) and no type pass."""
+    g = guard(App())
+
+    async def status(content_type: str | None) -> int:
+        return (await call(g, "/predict", headers={"Content-Type": content_type} if content_type else {}))[0]
+
+    got = {
+        t: asyncio.run(status(t))
+        for t in (
+            "multipart/form-data",
+            "text/plain",
+            "application/json; charset=utf-8",
+            "application/problem+json",
+            None,
+        )
+    }
+    assert got == {
+        "multipart/form-data": 415,
+        "text/plain": 415,
+        "application/json; charset=utf-8": 200,
+        "application/problem+json": 200,
+        None: 200,
+    }
+
+
+def test_work_beyond_the_limit_is_shed_with_retry_after_and_admitted_again_after() -> None:
+    """With 4 units of work allowed and 4 requests held, a fifth gets 503 + Retry-After at once; probes pass; once
+    the held ones finish, requests are admitted again. A large body weighs more than a small one."""
+    app = App()
+    app.hold = True
+    g = guard(app, max_work=4)
+
+    async def run() -> tuple[int, str | None, int, int, int, int]:
+        held = [asyncio.create_task(call(g, "/predict")) for _ in range(4)]
+        await asyncio.sleep(0.01)
+        shed, headers = await call(g, "/predict")
+        probe = (await call(g, "/readyz", method="GET"))[0]
+        in_use = g.work
+        app.release.set()
+        await asyncio.gather(*held)
+        app.hold = False
+        after = (await call(g, "/predict"))[0]
+        return shed, headers.get("retry-after"), probe, in_use, after, g.work
+
+    assert asyncio.run(run()) == (503, "1", 200, 4, 200, 0)
+    heavy = guard(App(), max_work=10)
+    assert asyncio.run(call(heavy, "/predict", b"x" * (3 * 32 * 1024)))[0] == 200 and heavy.work == 0
