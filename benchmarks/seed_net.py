@@ -23,6 +23,9 @@ HIDDEN = (32, 16)
 class Dense(nn.Module):
     """Min-max scaling, then a few fully connected layers down to one grade."""
 
+    low: torch.Tensor
+    span: torch.Tensor
+
     def __init__(self, low: torch.Tensor, high: torch.Tensor) -> None:
         super().__init__()
         self.register_buffer("low", low)
@@ -34,7 +37,8 @@ class Dense(nn.Module):
         self.layers = nn.Sequential(*layers, nn.Linear(sizes[-1], 1))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.layers((x - self.low) / self.span).squeeze(-1)
+        graded: torch.Tensor = self.layers((x - self.low) / self.span)
+        return graded.squeeze(-1)
 
 
 def train(models: Path, epochs: int = 60, seed: int = 42) -> float:
@@ -42,14 +46,19 @@ def train(models: Path, epochs: int = 60, seed: int = 42) -> float:
     torch.manual_seed(seed)
     frame = pd.read_csv(DATA)
     x_train, x_test, y_train, y_test = train_test_split(
-        frame[FEATURES].to_numpy(dtype="float32"), frame[TARGET].to_numpy(dtype="float32"), random_state=seed
+        frame[FEATURES].to_numpy(dtype="float32"),
+        frame[TARGET].to_numpy(dtype="float32"),
+        test_size=0.2,
+        random_state=seed,
     )
     xt, yt = torch.from_numpy(x_train), torch.from_numpy(y_train)
     net = Dense(xt.min(dim=0).values, xt.max(dim=0).values)
     optimizer = torch.optim.Adam(net.parameters(), lr=3e-3)
     loss_fn = nn.MSELoss()
     for _ in range(epochs):
-        for idx in torch.randperm(len(xt)).split(128):
+        order = torch.randperm(len(xt))
+        for start in range(0, len(xt), 128):
+            idx = order[start : start + 128]
             optimizer.zero_grad()
             loss_fn(net(xt[idx]), yt[idx]).backward()
             optimizer.step()
