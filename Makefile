@@ -11,7 +11,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-$(shell cksum < pyproject.toml | cut -d' ' -f1)
 
 .DEFAULT_GOAL := help
-.PHONY: help install models train serve test test-unit test-e2e lint load-test bench evaluate bento image image-save clean fuzz soak
+.PHONY: help install models train serve test test-unit test-e2e lint load-test bench bench-peers evaluate bento image image-save clean fuzz soak
 
 help: ## List the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
@@ -24,7 +24,7 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP) ## Create .venv and install the pinned dependencies
 
-models: install ## Train the models the store lacks (pinned in models.lock.json)
+models: install ## Train the models the store lacks (pinned in model-pins.json)
 	$(BIN)/python -m train
 
 train: install ## Retrain both models and pin the new versions
@@ -60,9 +60,12 @@ lint: install ## ruff (lint and format check) and mypy on the shared code and se
 load-test: models ## Serve on a free port, run locust headless (LOAD_ARGS="--run-time 60s"), reports in results/
 	$(BIN)/python -m load_tests.run $(LOAD_ARGS)
 
-bench: models ## Benchmark every variant side by side (needs wrk); writes BENCHMARKS.md and .png
+bench: models bench-peers ## Ours, its variants, the seed and MLServer in one run (~11 min): BENCHMARKS.md, .json, .png
 	command -v wrk >/dev/null || apt-get install -y wrk || (apt-get update && apt-get install -y wrk)
 	$(BIN)/python -m benchmarks.run $(BENCH_ARGS)
+
+bench-peers: install ## MLServer 1.7.1 in its own venv, .venv-peers/mlserver (make bench does this when missing)
+	$(BIN)/python -m benchmarks.peers
 
 clean: ## Remove caches and reports (not the venv or the model store)
 	rm -rf .pytest_cache results build *.egg-info

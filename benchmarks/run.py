@@ -1,254 +1,174 @@
-"""`make bench`: every service variant side by side, in one run on this machine, written to BENCHMARKS.md.
+"""`make bench`: our service, its variants and its peers, each started, warmed up, measured and stopped in turn.
 
-Load generator: wrk (C, epoll, one thread), so that the generator is not the bottleneck: it drives well over
-10,000 requests/s on one core, about ten times what the service does here, while a Python generator (locust)
-tops out near the service's own rate. Each wrk run is short and bounded; every run must end with zero non-2xx
-answers and zero socket errors.
+One run on one machine, so that the figures compare: `bentoml serve service:WineQuality` (as served, then without
+adaptive batching, then without coalescing), the seed's Flask app rebuilt from its README, and Seldon MLServer
+serving the same scikit-learn model. Writes BENCHMARKS.md, BENCHMARKS.json and BENCHMARKS.png (see report.py).
 """
 
 from __future__ import annotations
 
 import argparse
-import contextlib
-import json
 import os
 import platform
-import re
 import shutil
-import statistics
 import subprocess
 import sys
 import tempfile
-import threading
 import time
-from dataclasses import asdict, dataclass, field
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
+from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 
 import psutil
 
+from benchmarks import goals, peers
+from benchmarks.load import BATCH_ROWS, Load, MemoryWatch, Run, check, write_scripts, wrk
 from tests.devserver import Server, start_server
-from train.data import RED, WHITE, load_wines
-from wine_quality.schema import FEATURE_NAMES
 from wine_quality.settings import PROJECT_ROOT
 
-VARIANTS = {
-    "composed, batching on": ("service:WineQuality", {}),
-    "composed, batching off": ("service:WineQuality", {"WINE_BATCHING": "false"}),
-}
-ROUTES = {"/predict": "sklearn", "/predict_net": "torch"}
-BATCH_ROWS = 1000
+Starter = Callable[[Path], tuple[Server, dict[str, Any]]]
 
 
-@dataclass
-class Run:
-    """One wrk run."""
+@dataclass(frozen=True)
+class Target:
+    """A server to measure: how to start it, and which loads to send it at which numbers of clients."""
 
-    variant: str
-    route: str
-    connections: int
-    requests_per_s: float
-    p50_ms: float
-    p99_ms: float
-    requests: int
-    failures: int
-    rows_per_request: int = 1
-    cpu_ms_per_request: dict[str, float] = field(default_factory=dict)
+    key: str
+    label: str
+    what: str
+    start: Starter
+    loads: list[tuple[Load, tuple[int, ...]]]
 
 
-def _lua(bodies: list[str]) -> str:
-    quoted = ",\n".join(json.dumps(b) for b in bodies)
-    return (
-        f"local bodies = {{\n{quoted}\n}}\nlocal i = 0\n"
-        'local headers = {["Content-Type"] = "application/json"}\n'
-        "request = function()\n  i = i % #bodies + 1\n  return wrk.format('POST', nil, headers, bodies[i])\nend\n"
-    )
+def _ours(extra: dict[str, str]) -> Starter:
+    env = {"WINE_ACCESS_LOG": "false", **extra}
+
+    def start(work: Path) -> tuple[Server, dict[str, Any]]:
+        return start_server("service:WineQuality", env=env, log_dir=work), {"env": env}
+
+    return start
 
 
-def write_scripts(folder: Path) -> dict[str, Path]:
-    """wrk scripts: single real rows in rotation, and 1,000-row batches for each model."""
-    rows = [
-        dict(zip(FEATURE_NAMES, values, strict=True))
-        for path in (RED, WHITE)
-        for values in load_wines(path)[list(FEATURE_NAMES)].to_numpy(dtype=float).tolist()
+def _mlserver(parallel_workers: int | None) -> Starter:
+    def start(work: Path) -> tuple[Server, dict[str, Any]]:
+        return peers.start_mlserver(work, peers.served_sklearn_joblib(), parallel_workers)
+
+    return start
+
+
+def plan(
+    scripts: dict[str, Path], clients: tuple[int, ...], batch_clients: tuple[int, ...], workers: str
+) -> list[Target]:
+    """Every target of a full run, in the order they are measured."""
+    single = [
+        (Load("/predict", scripts["single"], "sklearn", "object"), clients),
+        (Load("/predict_net", scripts["single"], "torch", "object"), clients),
     ]
-    scripts = {"single": folder / "single.lua"}
-    scripts["single"].write_text(_lua([json.dumps(r) for r in rows[:500]]))
-    for kind in ("sklearn", "torch"):
-        bodies = [json.dumps({"model": kind, "samples": rows[i : i + BATCH_ROWS]}) for i in (0, 2000, 4000)]
-        scripts[kind] = folder / f"batch-{kind}.lua"
-        scripts[kind].write_text(_lua(bodies))
-    return scripts
+    batches = [
+        (Load("/predict_batch", scripts[f"{model}-{form}"], model, form, BATCH_ROWS, "predictions"), batch_clients)
+        for model in ("sklearn", "torch")
+        for form in ("samples", "columns")
+    ]
+    v2 = f"/v2/models/{peers.MLSERVER_MODEL}/infer"
+    mlserver_loads = [
+        (Load(v2, scripts["v2-single"], "sklearn", "V2 tensor", 1, "outputs"), clients),
+        (Load(v2, scripts["v2-batch"], "sklearn", "V2 tensor", BATCH_ROWS, "outputs"), batch_clients),
+    ]
+    targets = [
+        Target(
+            goals.OURS,
+            "ours",
+            "`bentoml serve service:WineQuality`, as `make serve` runs it",
+            _ours({}),
+            single + batches,
+        ),
+        Target(
+            goals.NO_BATCHING,
+            "ours, no batching",
+            "the same with `WINE_BATCHING=false`: no adaptive batching, no coalescing",
+            _ours({"WINE_BATCHING": "false"}),
+            single,
+        ),
+        Target(
+            goals.NO_COALESCING,
+            "ours, no coalescing",
+            "the same with `WINE_COALESCE=false`: adaptive batching only",
+            _ours({"WINE_COALESCE": "false"}),
+            single,
+        ),
+        Target(
+            goals.SEED,
+            "seed (Flask)",
+            "`benchmarks/seed_app.py`: the seed rebuilt from its README; Flask's server, `debug=True`, each model "
+            "loaded from disk in every request",
+            peers.start_seed,
+            single,
+        ),
+    ]
+    for pw in (0, None) if workers == "both" else (0,) if workers == "0" else (None,):
+        name = "default" if pw is None else str(pw)
+        targets.append(
+            Target(
+                f"{goals.MLSERVER_PREFIX}-workers-{name}",
+                f"MLServer, parallel_workers {name}",
+                f"MLServer 1.7.1 over the V2 protocol, our extra-trees Pipeline (`model.joblib`), adaptive batching, "
+                f"`parallel_workers` {name}",
+                _mlserver(pw),
+                mlserver_loads,
+            )
+        )
+    return targets
 
 
-def _ms(text: str) -> float:
-    value, unit = re.fullmatch(r"([\d.]+)(us|ms|s|m)", text).groups()  # type: ignore[union-attr]
-    return float(value) * {"us": 0.001, "ms": 1.0, "s": 1000.0, "m": 60000.0}[unit]
-
-
-def serving_processes(server: Server) -> list[psutil.Process]:
-    """The server's process and all its workers."""
-    root = psutil.Process(server.process.pid)
-    return [root, *root.children(recursive=True)]
-
-
-def _process_name(p: psutil.Process) -> str:
-    cmd = p.cmdline()
-    if "--service-name" in cmd:
-        return cmd[cmd.index("--service-name") + 1]
-    return "entry" if "_bentoml_impl.worker.service" in " ".join(cmd) else "supervisor"
-
-
-class MemoryWatch:
-    """Samples the total RSS of all serving processes in the background; keeps the peak."""
-
-    def __init__(self, server: Server) -> None:
-        self.server, self.peak_mb, self._stop = server, 0.0, threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            try:
-                total = sum(p.memory_info().rss for p in serving_processes(self.server))
-                self.peak_mb = max(self.peak_mb, total / 2**20)
-            except psutil.Error:
-                pass
-            self._stop.wait(0.2)
-
-    def __enter__(self) -> MemoryWatch:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        self._thread.join()
-
-
-def wrk(server: Server, variant: str, route: str, script: Path, connections: int, seconds: int, rows: int) -> Run:
-    """One bounded wrk run, with the CPU time each serving process spent on it."""
-    procs = serving_processes(server)
-    before = {p.pid: sum(p.cpu_times()[:2]) for p in procs}
-    out = subprocess.run(
-        [
-            "wrk",
-            "-t1",
-            f"-c{connections}",
-            f"-d{seconds}s",
-            "--timeout",
-            "10s",
-            "--latency",
-            "-s",
-            str(script),
-            server.url + route,
-        ],
-        capture_output=True,
-        text=True,
-        timeout=seconds + 60,
-        check=True,
-    ).stdout
-    requests = int(re.search(r"(\d+) requests in", out).group(1))  # type: ignore[union-attr]
-    non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
-    errors = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", out)
-    failures = (int(non2xx.group(1)) if non2xx else 0) + (sum(map(int, errors.groups())) if errors else 0)
-    cpu = {}
-    for p in procs:
-        with contextlib.suppress(psutil.Error):
-            cpu[_process_name(p)] = round((sum(p.cpu_times()[:2]) - before[p.pid]) * 1000 / max(requests, 1), 3)
-    return Run(
-        variant=variant,
-        route=route,
-        connections=connections,
-        requests_per_s=float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1)),  # type: ignore[union-attr]
-        p50_ms=_ms(re.search(r"^\s+50%\s+(\S+)", out, re.M).group(1)),  # type: ignore[union-attr]
-        p99_ms=_ms(re.search(r"^\s+99%\s+(\S+)", out, re.M).group(1)),  # type: ignore[union-attr]
-        requests=requests,
-        failures=failures,
-        rows_per_request=rows,
-        cpu_ms_per_request=cpu,
-    )
-
-
-def model_predict_ms(rows: int = BATCH_ROWS) -> dict[str, float]:
-    """Median time of each served model's own predict on `rows` rows, in this process, with the served runtime."""
-    from wine_quality.served import served_models
-    from wine_quality.settings import get_settings
-
-    x = load_wines(RED)[list(FEATURE_NAMES)].to_numpy(dtype=float)[:rows]
-    result = {}
-    for kind, served in served_models(get_settings()).items():
-        predict = served.predictor(get_settings().model_threads)
-        times = []
-        for _ in range(30):
-            start = time.perf_counter()
-            predict(x)
-            times.append((time.perf_counter() - start) * 1000)
-        result[kind] = statistics.median(times)
-    return result
-
-
-def main() -> None:
-    p = argparse.ArgumentParser(description=__doc__)
-    p.add_argument("--seconds", type=int, default=5, help="length of each wrk run (default 5)")
-    p.add_argument("--connections", default="1,8,32,128", help="concurrent clients, comma-separated")
-    p.add_argument("--out", type=Path, default=PROJECT_ROOT / "BENCHMARKS.md")
-    args = p.parse_args()
-    if not shutil.which("wrk"):
-        sys.exit("wrk is not installed: `apt-get install wrk` (make bench does this where it can)")
-    connections = [int(c) for c in args.connections.split(",")]
-    work = Path(tempfile.mkdtemp(prefix="wine-bench-"))
-    scripts = write_scripts(work)
-    runs: list[Run] = []
-    ready: dict[str, float] = {}
-    memory: dict[str, float] = {}
-    for variant, (target, env) in VARIANTS.items():
-        server = start_server(target, env={"WINE_ACCESS_LOG": "false", **env}, log_dir=work)
-        try:
-            ready[variant] = server.seconds_to_ready
-            with MemoryWatch(server) as watch:
-                for route in ROUTES:
-                    for c in connections:
-                        runs.append(wrk(server, variant, route, scripts["single"], c, args.seconds, 1))
-                        print(_line(runs[-1]), flush=True)
-                for kind in ("sklearn", "torch"):
-                    for c in (1, 4):
-                        run = wrk(server, variant, "/predict_batch", scripts[kind], c, args.seconds, BATCH_ROWS)
-                        run.route = f"/predict_batch [{kind}]"
-                        runs.append(run)
-                        print(_line(runs[-1]), flush=True)
-            memory[variant] = watch.peak_mb
-        finally:
-            server.stop()
-    model_ms = model_predict_ms()
-    results = {
-        "when": datetime.now(UTC).isoformat(timespec="seconds"),
-        "machine": machine(),
-        "ready_s": ready,
-        "peak_memory_mb": memory,
-        "model_predict_ms_1000_rows": model_ms,
-        "runs": [asdict(r) for r in runs],
-    }
-    from benchmarks.report import write_report
-
-    write_report(results, args.out)
-    shutil.rmtree(work, ignore_errors=True)
-    print(f"wrote {args.out} and {args.out.with_suffix('.png').name}")
-    if any(r.failures for r in runs):
-        sys.exit("some runs had failed requests: see the report")
+def measure(target: Target, work: Path, seconds: int, warmup: int, results: dict[str, Any]) -> None:
+    """Start one target, warm each of its loads up briefly (unrecorded), measure every point, stop it."""
+    entry: dict[str, Any] = {"label": target.label, "what": target.what}
+    results["targets"][target.key] = entry
+    print(f"--- {target.label}: starting", flush=True)
+    try:
+        server, info = target.start(work)
+    except Exception as exc:  # a peer that cannot start is reported, and the other targets still run
+        entry["error"] = f"{type(exc).__name__}: {str(exc)[-1500:]}"
+        print(f"    could not start: {entry['error']}", flush=True)
+        return
+    entry.update(ready_s=round(server.seconds_to_ready, 2), info=info)
+    pid = server.process.pid
+    watch = MemoryWatch(pid)
+    try:
+        with watch:
+            failed = 0
+            for load, clients in target.loads:
+                check(server.url, load)
+                if warmup > 0:
+                    failed += wrk(server.url, load, max(clients), warmup, pid, target.key).failures
+            results["warmup_failures"][target.key] = failed
+            for load, clients in target.loads:
+                for c in clients:
+                    run = wrk(server.url, load, c, seconds, pid, target.key)
+                    results["runs"].append(asdict(run))
+                    print(_line(run), flush=True)
+    except Exception as exc:  # reported with what was measured so far; the other targets still run
+        entry["error"] = f"{type(exc).__name__}: {str(exc)[-1500:]}"
+        print(f"    stopped measuring: {entry['error']}", flush=True)
+    finally:
+        entry["stop_s"] = round(peers.stop(server), 1)
+        entry["peak_rss_mb"] = round(watch.peak_mb, 1)
+    print(f"    ready in {entry['ready_s']} s, peak RSS {entry['peak_rss_mb']:.0f} MB, stopped in {entry['stop_s']} s")
 
 
 def _line(r: Run) -> str:
+    unit, rate = ("rows/s", r.rows_per_s) if r.rows_per_request > 1 else ("req/s", r.requests_per_s)
     return (
-        f"{r.variant:24s} {r.route:24s} c={r.connections:<4d} {r.requests_per_s * r.rows_per_request:10.0f} "
-        f"{'rows' if r.rows_per_request > 1 else 'req'}/s  p50 {r.p50_ms:7.1f} ms  p99 {r.p99_ms:7.1f} ms  "
-        f"failures {r.failures}  cpu ms/req {r.cpu_ms_per_request}"
+        f"    {r.name:58s} c={r.clients:<3d} {rate:10,.0f} {unit:6s} p50 {r.p50_ms:8.2f} ms  p99 {r.p99_ms:8.2f} ms  "
+        f"failed {r.failures}"
     )
 
 
 def machine() -> dict[str, Any]:
-    """What the figures were measured on."""
-    from importlib.metadata import version
-
+    """What the figures were measured on, and with which versions."""
     cpu = next(
         (
             ln.split(":", 1)[1].strip()
@@ -257,18 +177,77 @@ def machine() -> dict[str, Any]:
         ),
         platform.processor(),
     )
-    wrk_version = subprocess.run(["wrk", "-v"], capture_output=True, text=True).stdout.splitlines()[0]
+    wrk_version = subprocess.run(["wrk", "-v"], capture_output=True, text=True).stdout.splitlines()[0].strip()
+    packages = ("bentoml", "onnxruntime", "torch", "scikit-learn", "numpy", "flask", "werkzeug")
     return {
         "cpu": cpu,
         "cores": os.cpu_count(),
         "memory_gb": round(psutil.virtual_memory().total / 2**30, 1),
+        "os": platform.platform(),
         "python": platform.python_version(),
-        "bentoml": version("bentoml"),
-        "torch": version("torch"),
-        "scikit-learn": version("scikit-learn"),
-        "load_generator": wrk_version.strip(),
-        "load_average_before": os.getloadavg(),
+        "versions": {p: version(p) for p in packages},
+        "load_generator": wrk_version,
+        "load_average_before": [round(v, 2) for v in os.getloadavg()],
     }
+
+
+def _ints(text: str) -> tuple[int, ...]:
+    return tuple(int(c) for c in text.split(","))
+
+
+def main() -> None:
+    names = [goals.OURS, goals.NO_BATCHING, goals.NO_COALESCING, goals.SEED, goals.MLSERVER_PREFIX]
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--seconds", type=int, default=15, help="length of each measured wrk run (default 15)")
+    p.add_argument("--warmup", type=int, default=2, help="unrecorded warm-up per load of each target (default 2)")
+    p.add_argument("--clients", type=_ints, default=(1, 32), help="single-row clients, comma-separated (1,32)")
+    p.add_argument("--batch-clients", type=_ints, default=(1, 4), help="1,000-row clients, comma-separated (1,4)")
+    p.add_argument("--targets", default=",".join(names), help=f"a subset of {','.join(names)} (default: all)")
+    p.add_argument(
+        "--mlserver-workers",
+        choices=("both", "0", "default"),
+        default="both",
+        help="MLServer's parallel_workers: 0 (one process), its default, or both and report the faster (default)",
+    )
+    p.add_argument("--out", type=Path, default=PROJECT_ROOT / "BENCHMARKS.md", help="report path (.json, .png beside)")
+    args = p.parse_args()
+    wanted = set(args.targets.split(","))
+    if unknown := wanted - set(names):
+        p.error(f"unknown targets {sorted(unknown)}: choose from {names}")
+    if not shutil.which("wrk"):
+        sys.exit("wrk is not installed: `apt-get install wrk` (make bench does this where it can)")
+    if goals.MLSERVER_PREFIX in wanted:
+        peers.ensure_mlserver()  # before the clock starts: installing is not part of the run
+    work = Path(tempfile.mkdtemp(prefix="wine-bench-"))
+    started = time.monotonic()
+    results: dict[str, Any] = {
+        "when": datetime.now(UTC).isoformat(timespec="seconds"),
+        "machine": machine(),
+        "options": {"seconds": args.seconds, "warmup_s": args.warmup, "clients": args.clients},
+        "targets": {},
+        "warmup_failures": {},
+        "runs": [],
+    }
+    results["options"]["batch_clients"] = args.batch_clients
+    if goals.MLSERVER_PREFIX in wanted:
+        results["machine"]["mlserver"] = peers.mlserver_facts()
+    for target in plan(write_scripts(work / "scripts"), args.clients, args.batch_clients, args.mlserver_workers):
+        if target.key.split("-workers-")[0] in wanted:
+            measure(target, work, args.seconds, args.warmup, results)
+    results["mlserver"] = goals.pick_mlserver(results["runs"])
+    results["machine"]["load_average_after"] = [round(v, 2) for v in os.getloadavg()]
+    results["duration_s"] = round(time.monotonic() - started)
+    from benchmarks.report import write_report
+
+    write_report(results, args.out)
+    print(f"wrote {args.out} and its .json and .png in {results['duration_s']} s")
+    for goal in goals.goals(results):
+        print(f"  {'met' if goal.met else 'NOT MET' if goal.met is False else 'n/a':8s}{goal.name}: {goal.measured}")
+    broken = [k for k, t in results["targets"].items() if "error" in t]
+    failed = sum(r["failures"] for r in results["runs"]) + sum(results["warmup_failures"].values())
+    if broken or failed:
+        sys.exit(f"{failed} failed requests, targets that failed: {broken or 'none'}; logs kept in {work}")
+    shutil.rmtree(work, ignore_errors=True)
 
 
 if __name__ == "__main__":

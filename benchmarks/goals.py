@@ -1,0 +1,180 @@
+"""The issue's targets checked against one benchmark run, and our figures as ratios to the peers'."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+OURS, NO_BATCHING, NO_COALESCING, SEED = "ours", "ours-no-batching", "ours-no-coalescing", "seed"
+MLSERVER_PREFIX = "mlserver"
+MANY, ONE = 32, 1  # the clients the targets name
+SINGLE_ROUTES = ("/predict", "/predict_net")
+ROWS_FLOOR = {"torch": 200_000, "sklearn": 100_000}
+RSS_CEILING_MB = 500
+READY_CEILING_S = 3.0
+
+Runs = list[dict[str, Any]]
+
+
+@dataclass(frozen=True)
+class Goal:
+    """One target of the issue: what was measured, and whether it holds (None: not measured in this run)."""
+
+    name: str
+    measured: str
+    met: bool | None
+
+
+def find(runs: Runs, target: str | None, name: str, clients: int) -> dict[str, Any] | None:
+    """The run of a target on a route (or batch name) at a number of clients, if measured."""
+    return next((r for r in runs if r["target"] == target and r["name"] == name and r["clients"] == clients), None)
+
+
+def single_row(runs: Runs, target: str, clients: int) -> dict[str, Any] | None:
+    """A target's single-row run at a number of clients (for peers that serve one single-row route)."""
+    return next(
+        (r for r in runs if r["target"] == target and r["rows_per_request"] == 1 and r["clients"] == clients), None
+    )
+
+
+def pick_mlserver(runs: Runs) -> str | None:
+    """Of the MLServer set-ups measured, the one with the most single-row requests/s at 32 clients."""
+    candidates = [r for r in runs if r["target"].startswith(MLSERVER_PREFIX) and r["rows_per_request"] == 1]
+    best = max((r for r in candidates if r["clients"] == MANY), key=lambda r: r["requests_per_s"], default=None)
+    if best is None:
+        return candidates[0]["target"] if candidates else None
+    return str(best["target"])
+
+
+def _missing(name: str) -> Goal:
+    return Goal(name, "not measured in this run", None)
+
+
+def _throughput_goals(runs: Runs, mlserver: str | None) -> list[Goal]:
+    out = []
+    ml = single_row(runs, mlserver, MANY) if mlserver else None
+    seed = find(runs, SEED, "/predict", MANY)
+    for route in SINGLE_ROUTES:
+        ours = find(runs, OURS, route, MANY)
+        model = "same extra-trees model" if route == "/predict" else "MLServer serves only the extra-trees model here"
+        name = f"`{route}`, {MANY} clients: >= MLServer's req/s ({model})"
+        if ours and ml:
+            ratio = ours["requests_per_s"] / ml["requests_per_s"]
+            text = f"{ours['requests_per_s']:,.0f} vs {ml['requests_per_s']:,.0f} req/s ({ratio:.2f} x)"
+            out.append(Goal(name, text, ratio >= 1))
+        else:
+            out.append(_missing(name))
+        name = f"`{route}`, {MANY} clients: >= 3 x the seed's `/predict` req/s"
+        if ours and seed:
+            ratio = ours["requests_per_s"] / seed["requests_per_s"]
+            text = f"{ours['requests_per_s']:,.0f} vs {seed['requests_per_s']:,.0f} req/s ({ratio:.2f} x)"
+            out.append(Goal(name, text, ratio >= 3))
+        else:
+            out.append(_missing(name))
+        name = f"`{route}`, {MANY} clients: p99 <= half the seed's `/predict` p99"
+        if ours and seed:
+            text = f"{ours['p99_ms']:.1f} vs {seed['p99_ms']:.1f} ms ({ours['p99_ms'] / seed['p99_ms']:.2f} x)"
+            out.append(Goal(name, text, ours["p99_ms"] <= seed["p99_ms"] / 2))
+        else:
+            out.append(_missing(name))
+        name = f"`{route}`, {MANY} clients: 0 failed"
+        out.append(Goal(name, f"{ours['failures']} failed", ours["failures"] == 0) if ours else _missing(name))
+    return out
+
+
+def _latency_goals(runs: Runs) -> list[Goal]:
+    out = []
+    for route in SINGLE_ROUTES:
+        ours, seed = find(runs, OURS, route, ONE), find(runs, SEED, route, ONE)
+        name = f"`{route}`, {ONE} client: p50 <= the seed's p50 on `{route}`"
+        if ours and seed:
+            text = f"{ours['p50_ms']:.2f} vs {seed['p50_ms']:.2f} ms"
+            out.append(Goal(name, text, ours["p50_ms"] <= seed["p50_ms"]))
+        else:
+            out.append(_missing(name))
+    return out
+
+
+def _batch_goals(runs: Runs) -> list[Goal]:
+    out = []
+    for model, floor in ROWS_FLOOR.items():
+        for form in ("samples", "columns"):
+            mine = [r for r in runs if r["target"] == OURS and r["model"] == model and r["form"] == form]
+            mine = [r for r in mine if r["rows_per_request"] > 1]
+            name = f"`/predict_batch`, {model}, 1,000-row requests as `{form}`: >= {floor:,} rows/s"
+            if not mine:
+                out.append(_missing(name))
+                continue
+            best = max(mine, key=lambda r: r["requests_per_s"] * r["rows_per_request"])
+            rows = best["requests_per_s"] * best["rows_per_request"]
+            clients = f"{best['clients']} client{'s' * (best['clients'] > 1)}"
+            out.append(Goal(name, f"{rows:,.0f} rows/s (the best, at {clients})", rows >= floor))
+    return out
+
+
+def goals(results: dict[str, Any]) -> list[Goal]:
+    """Every target of the issue, in the issue's order."""
+    runs: Runs = results["runs"]
+    failed = sum(r["failures"] for r in runs) + sum(results.get("warmup_failures", {}).values())
+    out = [
+        Goal("0 failed requests in every run, warm-ups included", f"{failed} failed in {len(runs)} runs", failed == 0)
+    ]
+    out += _throughput_goals(runs, results.get("mlserver"))
+    out += _latency_goals(runs)
+    out += _batch_goals(runs)
+    ours = results["targets"].get(OURS)
+    name = f"all serving processes <= {RSS_CEILING_MB} MB RSS at peak"
+    out.append(
+        Goal(name, f"{ours['peak_rss_mb']:.0f} MB", ours["peak_rss_mb"] <= RSS_CEILING_MB) if ours else _missing(name)
+    )
+    name = f"`bentoml serve` to ready < {READY_CEILING_S:g} s"
+    out.append(Goal(name, f"{ours['ready_s']:.2f} s", ours["ready_s"] < READY_CEILING_S) if ours else _missing(name))
+    return out
+
+
+@dataclass(frozen=True)
+class Ratio:
+    """Our run against a peer's run of the same kind: throughput, p50 and p99 as ours / theirs."""
+
+    ours: dict[str, Any]
+    theirs: dict[str, Any]
+
+    @property
+    def throughput(self) -> float:
+        ours = self.ours["requests_per_s"] * self.ours["rows_per_request"]
+        return float(ours / (self.theirs["requests_per_s"] * self.theirs["rows_per_request"]))
+
+    @property
+    def p50(self) -> float:
+        return float(self.ours["p50_ms"] / self.theirs["p50_ms"])
+
+    @property
+    def p99(self) -> float:
+        return float(self.ours["p99_ms"] / self.theirs["p99_ms"])
+
+
+def ratios(results: dict[str, Any], peer: str) -> list[Ratio]:
+    """Our runs set against the same kind of run of a peer (or of one of our variants), where both were measured.
+
+    The seed and our variants pair by route; MLServer pairs single rows with single rows (it serves the extra-trees
+    model only) and its 1,000-row tensors with our 1,000-row scikit-learn batches.
+    """
+    runs: Runs = results["runs"]
+    out = []
+    for mine in (r for r in runs if r["target"] == OURS):
+        if peer.startswith(MLSERVER_PREFIX):
+            rows, same_model = mine["rows_per_request"], mine["rows_per_request"] == 1 or mine["model"] == "sklearn"
+            theirs = next(
+                (
+                    r
+                    for r in runs
+                    if r["target"] == peer and r["rows_per_request"] == rows and r["clients"] == mine["clients"]
+                ),
+                None,
+            )
+            theirs = theirs if same_model else None
+        else:
+            theirs = find(runs, peer, mine["name"], mine["clients"])
+        if theirs:
+            out.append(Ratio(mine, theirs))
+    return out
