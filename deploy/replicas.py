@@ -34,7 +34,7 @@ from deploy.image import IMAGE_NAME, backend, ensure_podman, podman_env  # noqa:
 from deploy.pod import ROOT, Pod, render  # noqa: E402
 
 STATE = ROOT / "build" / "replicas" / "state.json"
-READY_LIMIT_S = 60.0
+READY_LIMIT_S = 120.0  # three replicas starting at once on a busy 2-core machine: up to ~40 s seen
 
 
 def log(message: str) -> None:
@@ -126,7 +126,8 @@ class Replicas:
     haproxy_pid: int = 0
 
     def server_states(self) -> dict[str, dict[str, str]]:
-        """HAProxy's view of each replica (`show stat` on the admin socket): status, total requests sent, ..."""
+        """HAProxy's view of each replica, and of all of them as BACKEND (`show stat` on the admin socket): status,
+        stot (requests sent), wretr and wredis (retries, and those sent to another replica), ..."""
         with socket.socket(socket.AF_UNIX) as s:
             s.connect(self.socket)
             s.sendall(b"show stat\n")
@@ -134,7 +135,7 @@ class Replicas:
         header, *rows = data.decode().strip().splitlines()
         keys = header.lstrip("# ").split(",")
         stats = [dict(zip(keys, row.split(","), strict=False)) for row in rows]
-        return {r["svname"]: r for r in stats if r["pxname"] == "replicas" and r["svname"] in self.ports}
+        return {r["svname"]: r for r in stats if r["pxname"] == "replicas" and r["svname"] in {*self.ports, "BACKEND"}}
 
     def container(self, *args: str) -> subprocess.CompletedProcess[str]:
         """Run the container CLI (podman or docker) as deploy/image.py does."""
