@@ -259,12 +259,16 @@ def main(argv: list[str] | None = None) -> None:
         log("running; `make replicas-down` removes them")
         return
     log("Ctrl-C removes them")
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    stops = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+    for stop in stops:  # set here: a shell starts a background job with SIGINT ignored
+        signal.signal(stop, lambda *_: sys.exit(0))
     try:
         signal.pause()
-    except (KeyboardInterrupt, SystemExit):
+    except SystemExit:
         pass
     finally:
+        for stop in stops:  # a second Ctrl-C must not cut the clean-up short
+            signal.signal(stop, signal.SIG_IGN)
         replicas.down()
         log("removed")
 
