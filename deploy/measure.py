@@ -7,6 +7,7 @@ cgroup: every process of the replica) every half second, first idle, then while 
 (load_tests, MixedUser: single predictions on both models and 100-wine batches) runs against it, then during
 /predict_batch calls of the largest size the ConfigMap allows on each model. Prints the figures and the requests
 and limits they give (rules in `suggest`), as JSON; copy them into deploy/k8s/base/deployment.yaml and README.md.
+Run it on a quiet machine: the CPU under load is what the load reached, and locust shares the machine's cores.
 """
 
 from __future__ import annotations
@@ -82,13 +83,18 @@ def load(url: str, users: int, run_time: str, out_dir: Path) -> dict[str, float]
     return {"requests": int(total[2]), "failures": int(total[3]), "requests_per_s": float(total[9])}
 
 
-def largest_batches(url: str, rows: int, repeat: int = 3) -> None:
-    """/predict_batch with the most rows one request may hold, on each model."""
+def largest_batches(url: str, rows: int, repeat: int = 3) -> dict[str, float]:
+    """/predict_batch with the most rows one request may hold, on each model; the answers that were not 200."""
     body = {"samples": [EXAMPLE] * rows}
+    failed = 0
     with httpx.Client(base_url=url, timeout=120) as client:
         for _ in range(repeat):
             for model in ("sklearn", "torch"):
-                client.post("/predict_batch", json={**body, "model": model}).raise_for_status()
+                reply = client.post("/predict_batch", json={**body, "model": model})
+                if reply.status_code != 200:
+                    failed += 1
+                    print(f"measure: /predict_batch {model}: {reply.status_code} {reply.text[:300]}", file=sys.stderr)
+    return {"requests": 2 * repeat, "failures": failed}
 
 
 def ceil_to(value_mib: float, step: int) -> int:
@@ -134,8 +140,12 @@ def measure(image: str, users: int, run_time: str, idle_s: float = 10.0) -> dict
         counts["cpu_ms_per_request"] = round(loaded["cpu_cores"] * 1000 / max(counts["requests_per_s"], 1e-9), 2)
         counts["requests_per_s"] = round(counts["requests_per_s"], 1)
         rows = int(pod.env().get("WINE_MAX_ROWS_PER_REQUEST", "10000"))
-        batches = sampler.phase(lambda: largest_batches(url, rows))
+        batch_counts: dict[str, float] = {}
+        batches = sampler.phase(lambda: batch_counts.update(largest_batches(url, rows)))
         sampler.running.clear()
+        if counts["failures"] or batch_counts["failures"]:
+            logs = replicas.container("logs", "--tail", "60", name)
+            print(f"measure: requests failed; the replica's log ends:\n{logs.stdout}{logs.stderr}", file=sys.stderr)
         stats = [cli, "stats", "--no-stream", "--format", "{{.ContainerStats.MemUsage}} {{.ContainerStats.CPUNano}}"]
         return {
             "image": image,
@@ -143,7 +153,7 @@ def measure(image: str, users: int, run_time: str, idle_s: float = 10.0) -> dict
             "seconds_to_ready": round(ready_s, 1),
             "idle": idle,
             "load": {**loaded, **counts, "users": users, "run_time": run_time},
-            f"largest_batches ({rows} rows x 3 per model)": batches,
+            f"largest_batches ({rows} rows x 3 per model)": {**batches, **batch_counts},
             "suggested": suggest(idle, loaded, batches),
         }
     finally:
