@@ -73,16 +73,13 @@ class Pod:
         return str(self.container[probe]["httpGet"]["path"])
 
     def env(self) -> dict[str, str]:
-        """The environment Kubernetes gives the container, less values from Secrets (optional here)."""
+        """The environment Kubernetes gives the container: ConfigMaps and plain values (the Secret is optional)."""
         env: dict[str, str] = {}
         for source in self.container.get("envFrom", []):
             env.update(self.config_maps[source["configMapRef"]["name"]])
         for var in self.container.get("env", []):
             if "value" in var:
                 env[var["name"]] = str(var["value"])
-            elif "configMapKeyRef" in var.get("valueFrom", {}):
-                ref = var["valueFrom"]["configMapKeyRef"]
-                env[var["name"]] = self.config_maps[ref["name"]][ref["key"]]
         return env
 
     def podman_flags(self, limits: bool = True) -> list[str]:

@@ -1,10 +1,10 @@
-"""`make replicas`: the Deployment's pod run two or three times here with podman, behind HAProxy.
+"""`make replicas`: the Deployment's pod run two or three times (1-5) here with podman, behind HAProxy.
 
     .venv/bin/python deploy/replicas.py up [--image wine-quality:latest] [--replicas 3] [--overlay dev] [--detach]
     .venv/bin/python deploy/replicas.py down
 
 Each replica is a container of the image on its own loopback port, run with the pod spec of deploy/k8s (user,
-read-only root filesystem, emptyDir volumes, capabilities, ConfigMap settings, memory limit: deploy/pod.py). The
+read-only root filesystem, emptyDir volumes, capabilities, ConfigMap settings, limits: deploy/pod.py). The
 replicas share nothing: the models are in the image. HAProxy (installed with apt-get when missing) checks each one's
 readiness probe path, and retries a request that a replica failed on another replica. `up` prints the balancer's URL
 and, in the foreground, removes everything on Ctrl-C; with --detach it leaves them running until `down`.
@@ -68,7 +68,7 @@ def haproxy_config(servers: dict[str, int], port: int, stats_port: int, sock: Pa
 global
     stats socket {sock} mode 600 level admin
     log stdout format raw local0 info
-    # a request is retried only if it fits in one buffer: 64 KB holds a /predict_batch of about 150 wines
+    # a request is replayed only if it fits in one buffer: 64 KB holds a /predict_batch of about 300 wines
     tune.bufsize 65536
 
 defaults
