@@ -7,14 +7,20 @@ BENTO     := wine-quality$(if $(filter native,$(RUNTIME)),-native)
 IMAGE     ?= $(BENTO):latest
 IMAGE_TAR ?= build/wine-quality-image.tar
 HOST   ?= 127.0.0.1
+OVERLAY   ?= dev
+K8S_IMAGE ?=
+REPLICAS  ?= 3
+K8S_TAG   = $(lastword $(subst :, ,$(K8S_IMAGE)))
+K8S_NAME  = $(patsubst %:$(K8S_TAG),%,$(K8S_IMAGE))
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-$(shell cksum < pyproject.toml | cut -d' ' -f1)
 
 .DEFAULT_GOAL := help
-.PHONY: help install models train serve test test-unit test-e2e lint load-test bench bench-peers evaluate bento image image-save clean fuzz soak
+.PHONY: help install models train serve test test-unit test-e2e lint load-test bench bench-peers evaluate bento image \
+	image-save k8s k8s-measure replicas replicas-down fuzz soak clean
 
 help: ## List the targets
-	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
+	@grep -hE '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -53,6 +59,28 @@ image: bento ## Build the OCI image with bentoml containerize (Docker, else podm
 
 image-save: install ## Write $(IMAGE) as a docker-archive tarball, $(IMAGE_TAR), for docker/podman load
 	$(BIN)/python deploy/image.py save --image $(IMAGE) --output $(IMAGE_TAR)
+
+k8s: ## Print the Kubernetes manifests of OVERLAY=dev|prod; K8S_IMAGE=REGISTRY/wine-quality:VERSION pins the image
+ifeq ($(K8S_IMAGE),)
+	@kubectl kustomize deploy/k8s/overlays/$(OVERLAY)
+else
+	@echo "$(K8S_IMAGE)" | grep -Eq '^[^@]+:[^:/@]+$$' || \
+	  { echo "K8S_IMAGE must be NAME:TAG, e.g. registry.example.com/team/wine-quality:1.0" >&2; exit 2; }
+	@mkdir -p build/k8s/$(OVERLAY)
+	@printf '%s\n' "resources: [../../../deploy/k8s/overlays/$(OVERLAY)]" \
+	  'images: [{name: wine-quality, newName: "$(K8S_NAME)", newTag: "$(K8S_TAG)"}]' \
+	  > build/k8s/$(OVERLAY)/kustomization.yaml
+	@kubectl kustomize build/k8s/$(OVERLAY)
+endif
+
+k8s-measure: install ## CPU and memory of one replica of IMAGE, idle and under load: the pod's resources (~1 min)
+	$(BIN)/python deploy/measure.py --image $(IMAGE)
+
+replicas: install ## REPLICAS=3 containers of IMAGE behind HAProxy, run as deploy/k8s runs them; Ctrl-C removes them
+	$(BIN)/python deploy/replicas.py up --image $(IMAGE) --replicas $(REPLICAS) $(REPLICAS_ARGS)
+
+replicas-down: ## Remove what `make replicas REPLICAS_ARGS=--detach` left running
+	$(BIN)/python deploy/replicas.py down
 
 lint: install ## ruff (lint and format check) and mypy on the shared code and service.py
 	$(BIN)/ruff check . && $(BIN)/ruff format --check . && $(BIN)/mypy

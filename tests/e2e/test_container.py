@@ -24,14 +24,12 @@ from pathlib import Path
 import httpx
 import pytest
 
-from deploy import image as deploy_image
 from tests.devserver import Server, free_port, start_server
+from tests.e2e.conftest import BENTOML, run
 from wine_quality.schema import EXAMPLE
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
-ROOT = Path(__file__).resolve().parents[2]
-BENTOML = str(Path(sys.executable).with_name("bentoml"))
 READY_LIMIT_S = 30.0  # the target is 10 s (about 3.5 s seen); this fails a container that hardly comes up
 STOP_LIMIT_S = 10.0
 
@@ -63,61 +61,13 @@ def requests_and_answers(url: str) -> dict[str, object]:
     return answers
 
 
-def run(*cmd: str, env: dict[str, str] | None = None, timeout: float = 1200) -> subprocess.CompletedProcess[str]:
-    done = subprocess.run(
-        list(cmd), cwd=ROOT, env={**os.environ, **(env or {})}, capture_output=True, text=True, timeout=timeout
-    )
-    if done.returncode != 0:
-        output = f"{done.stdout[-4000:]}\n{done.stderr[-8000:]}"
-        raise AssertionError(f"{' '.join(cmd)} failed ({done.returncode}):\n{output}")
-    return done
-
-
-# --- what the tests share: one bento, one image, one running container ------------------------------------------
+# --- what the tests share: one running container (the bento and the image: tests/e2e/conftest.py) -------------
 
 
 @pytest.fixture(scope="module")
 def source_answers(server: Server) -> dict[str, object]:
     """The reference: `bentoml serve service:WineQuality` from source, on the session's pinned models."""
     return requests_and_answers(server.url)
-
-
-@pytest.fixture(scope="module")
-def bento_tag(trained: dict[str, dict[str, object]]) -> Iterator[str]:
-    """`make bento`'s script on the session's store; the bento is deleted at the end."""
-    started = time.monotonic()
-    tag = run(sys.executable, "deploy/bento.py").stdout.strip().splitlines()[-1]
-    print(f"\nbento {tag} built in {time.monotonic() - started:.1f} s")
-    yield tag
-    subprocess.run([BENTOML, "delete", "-y", tag], capture_output=True)
-
-
-@pytest.fixture(scope="module")
-def cli() -> str:
-    """The container CLI deploy/image.py builds with; podman is installed if neither it nor a Docker engine is here."""
-    backend = deploy_image.backend()
-    if backend == "podman" and not os.environ.get("WINE_CONTAINER_BACKEND"):
-        try:
-            deploy_image.ensure_podman()
-        except (SystemExit, subprocess.CalledProcessError) as exc:
-            pytest.skip(f"no Docker engine, and podman cannot be installed on this machine: {exc}")
-    return backend
-
-
-@pytest.fixture(scope="module")
-def cli_env(cli: str) -> dict[str, str]:
-    return deploy_image.podman_env() if cli == "podman" else dict(os.environ)
-
-
-@pytest.fixture(scope="module")
-def image(cli: str, cli_env: dict[str, str], bento_tag: str) -> Iterator[str]:
-    """`make image`'s script on that bento, under a tag of its own; the image is removed at the end."""
-    name = f"wine-quality-e2e:{bento_tag.split(':')[1]}"
-    started = time.monotonic()
-    run(sys.executable, "deploy/image.py", "build", "--bento", bento_tag, "--tag", name)
-    print(f"\nimage {name} built in {time.monotonic() - started:.0f} s")
-    yield name
-    subprocess.run([cli, "rmi", "-f", name], env=cli_env, capture_output=True)
 
 
 @dataclass
