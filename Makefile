@@ -101,3 +101,6 @@ clean: ## Remove caches and reports (not the venv or the model store)
 
 fuzz: models ## A longer schemathesis campaign (all checks) against a real server: FUZZ_EXAMPLES per operation
 	$(BIN)/python -m load_tests.fuzz --max-examples $(or $(FUZZ_EXAMPLES),2000)
+
+soak: models ## Ten minutes at ~70 % of measured capacity, mixed load: failures, RSS growth, p99 (not in CI)
+	$(BIN)/python -m load_tests.soak $(SOAK_ARGS)
