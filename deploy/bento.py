@@ -170,7 +170,9 @@ def build(pins: dict[str, str], config: dict) -> str:
         shutil.copytree(ROOT, ctx, ignore=STAGE_SKIP, copy_function=link_or_copy)
         lock = ctx / PIN_FILE
         lock.write_text(json.dumps(pins, indent=2, sort_keys=True) + "\n")
-        (ctx / "bentofile.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
+        staged = ctx / "bentofile.yaml"
+        staged.unlink()  # a hard link to the project's own file: write a new one, never through the link
+        staged.write_text(yaml.safe_dump(config, sort_keys=False))
         env = {**os.environ, "WINE_MODEL_PINS": str(lock), "BENTOML_DO_NOT_TRACK": "true"}
         for name in ("WINE_MODELS_LOCK", *(f"WINE_{kind.upper()}_MODEL" for kind in KINDS)):
             env.pop(name, None)
