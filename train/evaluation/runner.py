@@ -133,6 +133,7 @@ def second_stage(nested: ByModel, plan: CVPlan) -> list[NestedJob | CurveJob]:
     for d, results in nested.items():
         jobs += [NestedJob(d, r.model, fixed=r.params) for r in rec.values()]
         sklearn = {m: r for m, r in results.items() if r.kind == "sklearn"}
+        # under the paper's protocol: the counterparts of its two models, and the best of ours
         kept = {"linear", "svr", best_sklearn(sklearn, linear=True) or "linear"} & set(sklearn)
         jobs += [NestedJob(d, m, keep_duplicates=True, fixed=results[m].search.modal) for m in sorted(kept)]
         if "torch" in rec:
