@@ -135,35 +135,3 @@ def test_more_alcohol_does_not_lower_the_grade_much(kind: str, models: dict[str,
         low[j], high[j] = np.percentile(x[:, j], [10, 90])
         p_low, p_high = models[kind](np.array([low, high]))
         assert sign * (p_high - p_low) >= -0.1, (feature, p_low, p_high)
-
-
-def test_the_evaluation_searches_inside_the_training_rows_only() -> None:
-    """`make evaluate`'s nested search: each outer fold picks by inner MAD on its own training rows, and its
-    conformal intervals cover about the nominal share of the outer test rows."""
-    from train.evaluate import Candidate, FoldRecord, Protocol, SearchedModel, evaluate_candidate
-
-    result = evaluate_candidate("red", "linear", Protocol(folds=3, repeats=1, seed=SEED, quick=True))
-    assert result["rows"] == {"raw": 1599, "used": 1359}
-    assert set(result["metrics"]) == {"r2", "mae", "rmse", "within_0_25", "within_0_5", "within_1_0"}
-    for level, interval in result["intervals"].items():
-        assert abs(interval["coverage_pooled"] - float(level)) < 0.05, (level, interval)
-
-    # a ridge so strong that it predicts the mean loses the inner search; the rows it is given are all it sees
-    ridge = Candidate("ridge", "ridge", ({"alpha": 1e7}, {"alpha": 1.0}), ({"alpha": 1.0},))
-    log: list[FoldRecord] = []
-    split = split_wines(load_wines(RED), 0.2, SEED)
-    model = SearchedModel(ridge, ridge.grid, SEED, 3, log).fit(split.x_train, split.y_train)
-    assert model.params == {"alpha": 1.0}
-    widths = list(model.half_widths.values())
-    assert widths == sorted(widths) and widths[0] > 0
-    model.predict(split.x_test)
-    assert len(log) == 1 and log[0].predicted.shape == split.y_test.shape
-
-
-def test_the_learning_curve_matches_fit_nets_own_record() -> None:
-    """The report's per-epoch validation curve agrees with the best validation MSE fit_net returns."""
-    from train.evaluate import learning_curve
-
-    curve = learning_curve("red", {"hidden": (8,), "epochs": 5, "patience": 5}, seed=3)
-    assert len(curve["val_mse"]) == curve["epochs_run"] == 5
-    assert min(curve["val_mse"]) == pytest.approx(curve["val_mse"][curve["best_epoch"] - 1])

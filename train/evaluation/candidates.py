@@ -1,0 +1,116 @@
+"""The candidate models of the evaluation and the settings each inner search may choose from."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from train.crossval import Regressor
+from train.network import NetRegressor
+from train.sklearn_model import build_pipeline
+
+Params = dict[str, Any]
+Kind = Literal["sklearn", "torch"]
+
+
+def params_key(params: Params) -> str:
+    """One setting as text, the same whatever the order of its keys: the key of the search tables."""
+    return json.dumps(params, sort_keys=True)
+
+
+# The network's training regime (batch, learning rate, patience) was settled before this search, outside the nested
+# protocol (NET_REGIME_NOTE says how); the search below varies the shape and the regularisation only.
+NET_BASE: Params = {"batch_size": 128, "lr": 2e-3, "patience": 30, "epochs": 500}
+NET_REGIME_NOTE = (
+    "chosen beforehand by a plain, non-nested 2 × 5-fold CV on all the deduplicated rows (hidden (128, 64), dropout "
+    "0.2): batch 128 at lr 0.002 trained 1.5-2 times faster than batch 64 at lr 0.001 at a MAD within 0.004 "
+    "(red 0.522 vs 0.521, white 0.554 vs 0.550); losses other than MSE (L1, Huber), widths up to 512, depth 3, "
+    "dropout up to 0.4 and AdamW were also tried then on one 5-fold split of red, none clearly better (MAD 0.506-0.531)"
+)
+
+
+def _net(hidden: tuple[int, ...], dropout: float, weight_decay: float) -> Params:
+    return {**NET_BASE, "hidden": hidden, "dropout": dropout, "weight_decay": weight_decay}
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """A model family, the settings its inner search may choose from, and its relative run time."""
+
+    key: str  # an ESTIMATORS name, or "torch"
+    label: str
+    grid: tuple[Params, ...]
+    quick_grid: tuple[Params, ...]
+    cost: int  # relative run time of a nested run, to start the slowest first
+
+    @property
+    def kind(self) -> Kind:
+        return "torch" if self.key == "torch" else "sklearn"
+
+    def settings(self, quick: bool) -> tuple[Params, ...]:
+        """The grid the search runs: the full one, or one cheap setting for a smoke run."""
+        return self.quick_grid if quick else self.grid
+
+    def make(self, params: Params, seed: int) -> Regressor:
+        """A fresh, unfitted model with these settings, built by the training scripts' own code."""
+        if self.kind == "torch":
+            net: Regressor = NetRegressor(**params, random_state=seed)
+            return net
+        pipeline: Regressor = build_pipeline(self.key, seed, params)
+        return pipeline
+
+
+CANDIDATES: tuple[Candidate, ...] = (
+    Candidate("linear", "linear regression (the seed's model)", ({},), ({},), cost=0),
+    Candidate(
+        "svr",
+        "SVR, RBF kernel",
+        tuple(
+            {"C": c, "gamma": g, "epsilon": e}
+            for c in (0.3, 1.0, 3.0)
+            for g in (0.01, 0.03, 0.1, 0.3)
+            for e in (0.05, 0.2)
+        ),
+        ({"C": 1.0, "gamma": 0.1, "epsilon": 0.05},),
+        cost=4,
+    ),
+    Candidate(
+        "random_forest",
+        "random forest, 200 trees",
+        tuple({"n_estimators": 200, "max_features": f, "min_samples_leaf": m} for f in (0.33, 0.67) for m in (1, 3)),
+        ({"n_estimators": 30, "max_features": 0.33},),
+        cost=4,
+    ),
+    Candidate(
+        "extra_trees",
+        "extra trees, 200 trees",
+        tuple({"n_estimators": 200, "max_features": f} for f in (0.33, 0.67, 1.0)),
+        ({"n_estimators": 30, "max_features": 0.5},),
+        cost=3,
+    ),
+    Candidate(
+        "gradient_boosting",
+        "histogram gradient boosting",
+        tuple(
+            {"learning_rate": lr, "max_leaf_nodes": leaves, "max_iter": 200, "l2_regularization": 1.0}
+            for lr in (0.03, 0.1)
+            for leaves in (7, 15)
+        ),
+        ({"learning_rate": 0.1, "max_iter": 50},),
+        cost=2,
+    ),
+    Candidate(
+        "torch",
+        "torch MLP (fit_net, early stopping)",
+        (
+            _net((64, 32), 0.1, 1e-4),
+            _net((128, 64), 0.2, 1e-4),
+            _net((128, 64), 0.3, 1e-3),
+            _net((64, 64, 32), 0.2, 1e-4),
+        ),
+        ({**_net((64, 32), 0.1, 1e-4), "epochs": 60, "patience": 10},),
+        cost=6,
+    ),
+)
+BY_KEY = {c.key: c for c in CANDIDATES}

@@ -1,0 +1,170 @@
+"""The run: every candidate's nested CV on every data set, then the runs that depend on its choices, in parallel."""
+
+from __future__ import annotations
+
+import sys
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+import numpy as np
+from joblib import Parallel, delayed
+from threadpoolctl import threadpool_limits
+
+from train.data import RED, WHITE, deduplicate, load_wines, split_wines
+from train.evaluation.candidates import BY_KEY, Params
+from train.evaluation.curves import learning_curve
+from train.evaluation.nested import CVPlan, nested_cv
+from train.evaluation.results import ByModel, Evaluation, LearningCurve, ModelResult
+from train.evaluation.summary import intervals, out_of_fold, per_fold_metrics, summarise_metrics, summarise_search
+from train.evaluation.verdicts import best_sklearn, recommended
+from train.metrics import regression_metrics
+from wine_quality.schema import FEATURE_NAMES, TARGET
+
+DATASETS = {"red": RED, "white": WHITE}
+ROW_WEIGHT = {"red": 1, "white": 3}  # white has about three times red's rows: its runs take that much longer
+
+
+def load_xy(dataset: str, keep_duplicates: bool = False) -> tuple[np.ndarray, np.ndarray, int]:
+    """Features and grades of a data set, deduplicated unless told otherwise, and the raw row count."""
+    frame = load_wines(DATASETS[dataset])
+    rows = len(frame)
+    if not keep_duplicates:
+        frame = deduplicate(frame)
+    return frame[list(FEATURE_NAMES)].to_numpy(np.float64), frame[TARGET].to_numpy(np.float64), rows
+
+
+def evaluate_model(
+    dataset: str, model: str, plan: CVPlan, keep_duplicates: bool = False, fixed: Params | None = None
+) -> ModelResult:
+    """Nested repeated K-fold CV of one candidate on one data set, intervals included.
+
+    fixed= evaluates that one setting instead of searching, on the same outer folds, without intervals.
+    """
+    candidate = BY_KEY[model]
+    grid = (fixed,) if fixed is not None else candidate.settings(plan.quick)
+    x, y, rows = load_xy(dataset, keep_duplicates)
+    started = time.perf_counter()
+    folds = nested_cv(candidate.make, grid, x, y, plan, intervals=fixed is None)
+    seconds = time.perf_counter() - started
+    measured = per_fold_metrics(y, folds)
+    runs = out_of_fold(y, folds, plan.repeats)
+    return ModelResult(
+        dataset=dataset,
+        model=model,
+        label=candidate.label,
+        kind=candidate.kind,
+        duplicates_kept=keep_duplicates,
+        rows_raw=rows,
+        y=y,
+        metrics=summarise_metrics(measured),
+        metrics_per_run=summarise_metrics([regression_metrics(y, run) for run in runs]),
+        per_fold=measured,
+        intervals=intervals(y, folds),
+        search=summarise_search(grid, folds),
+        seconds=seconds,
+        first_run=runs[0],
+    )
+
+
+@dataclass(frozen=True)
+class NestedJob:
+    """One candidate's nested CV on one data set: searched, or with a fixed setting."""
+
+    dataset: str
+    model: str
+    keep_duplicates: bool = False
+    fixed: Params | None = None
+
+    @property
+    def name(self) -> str:
+        stage = "/kept" if self.keep_duplicates else "/fixed" if self.fixed is not None else ""
+        return f"{self.dataset}/{self.model}{stage}"
+
+    def run(self, plan: CVPlan) -> ModelResult:
+        return evaluate_model(self.dataset, self.model, plan, self.keep_duplicates, self.fixed)
+
+
+@dataclass(frozen=True)
+class CurveJob:
+    """A learning curve of the network with one setting, on the training scripts' split of one data set."""
+
+    dataset: str
+    setting: str  # which one: "recommended", "current default"
+    params: Params
+
+    @property
+    def name(self) -> str:
+        return f"{self.dataset}/curve/{self.setting}"
+
+    def run(self, plan: CVPlan) -> LearningCurve:
+        split = split_wines(load_wines(DATASETS[self.dataset]), 0.2, plan.seed)
+        return learning_curve(self.dataset, split, self.params, plan.seed)
+
+
+@contextmanager
+def single_threaded() -> Iterator[None]:
+    """One thread per job: reproducible, and no oversubscription when jobs run side by side."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        with threadpool_limits(limits=1):
+            yield
+    finally:
+        torch.set_num_threads(before)
+
+
+def _timed(job: NestedJob | CurveJob, plan: CVPlan) -> ModelResult | LearningCurve:
+    started = time.perf_counter()
+    with single_threaded():
+        result = job.run(plan)
+    print(f"  done {job.name} in {time.perf_counter() - started:.0f} s", file=sys.stderr, flush=True)
+    return result
+
+
+def second_stage(nested: ByModel, plan: CVPlan) -> list[NestedJob | CurveJob]:
+    """The runs whose settings the nested searches fixed: the recommended settings without a search, the paper's
+    protocol (duplicates kept) and the network's learning curves."""
+    rec = recommended(nested)
+    jobs: list[NestedJob | CurveJob] = []
+    for d, results in nested.items():
+        jobs += [NestedJob(d, r.model, fixed=r.params) for r in rec.values()]
+        sklearn = {m: r for m, r in results.items() if r.kind == "sklearn"}
+        # under the paper's protocol: the counterparts of its two models, and the best of ours
+        kept = {"linear", "svr", best_sklearn(sklearn, linear=True) or "linear"} & set(sklearn)
+        jobs += [NestedJob(d, m, keep_duplicates=True, fixed=results[m].search.modal) for m in sorted(kept)]
+        if "torch" in rec:
+            jobs.append(CurveJob(d, "recommended", rec["torch"].params))
+            if d == "red":
+                jobs.append(CurveJob(d, "current default", {"epochs": 60, "patience": 10} if plan.quick else {}))
+    return jobs
+
+
+def run(datasets: Sequence[str], models: Sequence[str], plan: CVPlan, jobs: int) -> Evaluation:
+    """Every candidate on every data set (nested CV), then the second stage."""
+    parallel = Parallel(n_jobs=jobs, verbose=0)
+    # the slowest first, so that the jobs finish together
+    first = sorted(
+        (NestedJob(d, m) for d in datasets for m in models), key=lambda j: -ROW_WEIGHT[j.dataset] * BY_KEY[j.model].cost
+    )
+    print(f"nested CV: {len(first)} runs on {jobs} job(s)", file=sys.stderr, flush=True)
+    nested: ByModel = {d: {} for d in datasets}
+    for nested_job, result in zip(first, parallel(delayed(_timed)(job, plan) for job in first), strict=True):
+        nested[nested_job.dataset][nested_job.model] = result
+
+    later = second_stage(nested, plan)
+    print(f"second stage: {len(later)} runs", file=sys.stderr, flush=True)
+    figures: ByModel = {d: {} for d in datasets}
+    kept: ByModel = {d: {} for d in datasets}
+    curves: dict[str, dict[str, LearningCurve]] = {d: {} for d in datasets}
+    for job, result in zip(later, parallel(delayed(_timed)(job, plan) for job in later), strict=True):
+        if isinstance(job, CurveJob):
+            curves[job.dataset][job.setting] = result
+        elif job.keep_duplicates:
+            kept[job.dataset][job.model] = result
+        else:
+            figures[job.dataset][job.model] = result
+    return Evaluation(nested, recommended(nested), figures, kept, curves)

@@ -1,0 +1,67 @@
+"""From the outer folds of a nested run to its reported figures: metrics per fold and per run, intervals, searches."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Sequence
+
+import numpy as np
+
+from train.crossval import INTERVAL_LEVELS, coverage
+from train.evaluation.candidates import Params, params_key
+from train.evaluation.nested import Fold
+from train.evaluation.results import METRICS, GradeCoverage, Interval, SearchSummary, Stat
+from train.metrics import regression_metrics
+
+
+def per_fold_metrics(y: np.ndarray, folds: Sequence[Fold]) -> list[dict[str, float]]:
+    """Each outer fold's metrics on its own test rows."""
+    return [regression_metrics(y[f.test], f.predicted) for f in folds]
+
+
+def out_of_fold(y: np.ndarray, folds: Sequence[Fold], repeats: int) -> np.ndarray:
+    """One row per repeat: every row's prediction by the model of the fold that held it out."""
+    per_repeat = len(folds) // repeats
+    predicted = np.empty((repeats, len(y)))
+    for i, fold in enumerate(folds):
+        predicted[i // per_repeat, fold.test] = fold.predicted
+    return predicted
+
+
+def summarise_metrics(measured: Sequence[dict[str, float]]) -> dict[str, Stat]:
+    """Mean ± std of each metric over folds or runs."""
+    return {name: Stat.of([m[name] for m in measured]) for name in METRICS}
+
+
+def intervals(y: np.ndarray, folds: Sequence[Fold]) -> dict[str, Interval]:
+    """Coverage of each outer fold's conformal intervals on that fold's test rows, per level; empty without any."""
+    if not folds[0].search.half_widths:
+        return {}
+    truth = np.concatenate([y[f.test] for f in folds])
+    abs_error = np.abs(truth - np.concatenate([f.predicted for f in folds]))
+    grade = truth.astype(int)
+    found = {}
+    for level in (f"{lv:g}" for lv in INTERVAL_LEVELS):
+        widths = np.concatenate([np.full(len(f.test), f.search.half_widths[level]) for f in folds])
+        covered = abs_error <= widths
+        found[level] = Interval(
+            coverage=Stat.of([coverage(y[f.test], f.predicted, f.search.half_widths[level]) for f in folds]),
+            coverage_pooled=float(np.mean(covered)),
+            half_width=Stat.of([f.search.half_widths[level] for f in folds]),
+            by_grade={
+                int(g): GradeCoverage(int(np.sum(grade == g)), float(np.mean(covered[grade == g])))
+                for g in np.unique(grade)
+            },
+        )
+    return found
+
+
+def summarise_search(grid: Sequence[Params], folds: Sequence[Fold]) -> SearchSummary:
+    """The settings tried, their inner MAE over the outer folds, and how often each won (most often first)."""
+    # every fold tried the same settings in the same order
+    scores = zip(*([mae for _, mae in f.search.inner_mae] for f in folds), strict=True)
+    inner = tuple((params, Stat.of(s)) for (params, _), s in zip(folds[0].search.inner_mae, scores, strict=True))
+    chosen = Counter(params_key(f.search.params) for f in folds)
+    # keys in sorted order, as the search tables and evaluation.json name a setting
+    settings = {params_key(f.search.params): dict(sorted(f.search.params.items())) for f in folds}
+    return SearchSummary(tuple(grid), inner, tuple((settings[k], n) for k, n in chosen.most_common()))
