@@ -70,6 +70,3 @@ def conformal_half_widths(residuals: np.ndarray, levels: tuple[float, ...] = INT
 def share_covered(y: np.ndarray, predicted: np.ndarray, half_width: float) -> float:
     """Share of true grades inside prediction ± half_width."""
     return float(np.mean(np.abs(np.asarray(y) - np.asarray(predicted)) <= half_width))
-
-
-coverage = share_covered  # the old name, until train/evaluate.py moves to the new one

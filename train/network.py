@@ -55,7 +55,7 @@ def fit_net(x: np.ndarray, y: np.ndarray, config: NetConfig, progress: bool = Tr
     bar = tqdm(range(1, config.epochs + 1), desc="epochs", unit="ep", disable=not progress, leave=False)
     for epoch in bar:
         net.train()
-        for idx in torch.randperm(len(xf), generator=generator).split(config.batch_size):
+        for idx in torch.randperm(len(xf), generator=generator).split(config.batch_size):  # type: ignore[no-untyped-call]
             optimizer.zero_grad()
             loss_fn(net(xf[idx]), yf[idx]).backward()
             optimizer.step()

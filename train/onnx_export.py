@@ -47,7 +47,7 @@ class OnnxForm:
     precision: Precision
 
     def serialized(self) -> bytes:
-        return self.model.SerializeToString()
+        return bytes(self.model.SerializeToString())
 
 
 def _model(nodes: list[onnx.NodeProto], initializers: list[TensorProto], name: str) -> onnx.ModelProto:
@@ -148,7 +148,7 @@ def torch_to_onnx(net: Any) -> OnnxForm:
     torch.onnx.export(
         DoubleEdges(net),
         (torch.zeros(2, N_FEATURES, dtype=torch.float64),),
-        buffer,
+        buffer,  # type: ignore[arg-type]  # a file object works as well as a path
         input_names=[ONNX_INPUT],
         output_names=[ONNX_OUTPUT],
         dynamic_axes={ONNX_INPUT: {0: "rows"}, ONNX_OUTPUT: {0: "rows"}},

@@ -125,7 +125,7 @@ def _is_json(scope: Scope) -> bool:
     value = next((v for k, v in scope["headers"] if k == b"content-type"), None)
     if value is None:
         return True
-    media = value.split(b";")[0].strip().lower()
+    media: bytes = value.split(b";")[0].strip().lower()
     return media == b"application/json" or (media.startswith(b"application/") and media.endswith(b"+json"))
 
 

@@ -5,11 +5,11 @@ from __future__ import annotations
 from dataclasses import asdict
 from typing import TYPE_CHECKING
 
-from train.crossval import INTERVAL_LEVELS
 from train.evaluation.candidates import NET_BASE, NET_REGIME_NOTE
 from train.evaluation.formats import METRIC_LABELS, cell, setting
 from train.evaluation.results import METRICS, ModelResult
 from train.evaluation.verdicts import shown_models
+from wine_quality.card import INTERVAL_LEVELS
 
 if TYPE_CHECKING:
     from train.evaluation.report import Report

@@ -8,9 +8,9 @@ import numpy as np
 from matplotlib import colormaps
 from matplotlib.figure import Figure
 
-from train.crossval import INTERVAL_LEVELS
 from train.evaluation.results import ByModel, Evaluation, LearningCurve
 from train.evaluation.verdicts import shown_models
+from wine_quality.card import INTERVAL_LEVELS
 
 
 def draw_plots(out: Path, evaluation: Evaluation) -> dict[str, str]:

@@ -10,7 +10,6 @@ from datetime import UTC, datetime
 from importlib import metadata
 from pathlib import Path
 
-from train.crossval import INTERVAL_LEVELS
 from train.data import file_sha256
 from train.evaluation.markdown import render
 from train.evaluation.nested import CVPlan
@@ -18,6 +17,7 @@ from train.evaluation.plots import draw_plots
 from train.evaluation.results import Evaluation, Json, by_model_json
 from train.evaluation.runner import DATASETS
 from train.evaluation.verdicts import PAPER, Targets, targets
+from wine_quality.card import INTERVAL_LEVELS
 
 SELECTION = "lowest inner out-of-fold MAE"
 

@@ -7,11 +7,12 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from train.crossval import INTERVAL_LEVELS, coverage
+from train.crossval import share_covered
 from train.evaluation.candidates import Params, params_key
 from train.evaluation.nested import Fold
 from train.evaluation.results import METRICS, GradeCoverage, Interval, SearchSummary, Stat
 from train.metrics import regression_metrics
+from wine_quality.card import INTERVAL_LEVELS
 
 
 def per_fold_metrics(y: np.ndarray, folds: Sequence[Fold]) -> list[dict[str, float]]:
@@ -45,7 +46,7 @@ def intervals(y: np.ndarray, folds: Sequence[Fold]) -> dict[str, Interval]:
         widths = np.concatenate([np.full(len(f.test), f.search.half_widths[level]) for f in folds])
         covered = abs_error <= widths
         found[level] = Interval(
-            coverage=Stat.of([coverage(y[f.test], f.predicted, f.search.half_widths[level]) for f in folds]),
+            coverage=Stat.of([share_covered(y[f.test], f.predicted, f.search.half_widths[level]) for f in folds]),
             coverage_pooled=float(np.mean(covered)),
             half_width=Stat.of([f.search.half_widths[level] for f in folds]),
             by_grade={

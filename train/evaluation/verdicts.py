@@ -5,9 +5,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from train.crossval import INTERVAL_LEVELS
 from train.evaluation.candidates import Kind
 from train.evaluation.results import ByModel, Json, ModelResult, Recommendation
+from wine_quality.card import INTERVAL_LEVELS
 
 # Cortez et al. (2009), Decision Support Systems 47(4):547-553: regression, 20 runs of 5-fold CV, duplicates kept.
 PAPER: dict[str, dict[str, dict[str, float]]] = {
