@@ -12,7 +12,7 @@ from wine_quality import bentoml_fixes
 from wine_quality.grading import Grader
 from wine_quality.model_service import model_dependencies, model_service
 from wine_quality.payloads import BatchPrediction, BatchRequestBase, ModelsDescription, Prediction, batch_request
-from wine_quality.protocols import current_grader, v2
+from wine_quality.protocols import current_grader, mlflow_scoring, v2
 from wine_quality.schema import Wine
 from wine_quality.served import ServedModel, served_models
 from wine_quality.settings import get_settings
@@ -36,6 +36,7 @@ else:  # the model names come from the registry, the row limit from the settings
 # Routes other than POST: BentoML mounts this app behind its own APIs and puts its routes in the OpenAPI document.
 routes = FastAPI(openapi_url=None, docs_url=None, redoc_url=None)
 routes.include_router(v2.router)  # Open Inference Protocol (V2): /v2/...
+routes.include_router(mlflow_scoring.router)  # MLflow's scoring protocol: /invocations, /ping, /health
 
 
 @bentoml.service(
