@@ -211,6 +211,29 @@ def test_a_body_that_is_not_json_gets_a_400_and_an_unknown_model_or_version_a_40
     }
 
 
+@pytest.mark.parametrize(
+    ("size", "sent", "problem"),
+    [
+        (88, 80, "the body ends before its 88 bytes of binary data"),
+        (80, 80, "shape [1, 11] in FP64 is 88 bytes"),
+        (88, 96, "8 bytes of binary data follow that no input claims"),
+    ],
+)
+def test_binary_data_that_does_not_match_its_header_gets_a_400(
+    client: httpx.Client, size: int, sent: int, problem: str
+) -> None:
+    """The binary extension: sizes that disagree with the shape or the body are refused, not read."""
+    tensor = {"name": "wines", "shape": [1, 11], "datatype": "FP64", "parameters": {"binary_data_size": size}}
+    header = json.dumps({"inputs": [tensor]}).encode()
+    values = (np.array(ROW, dtype="<f8").tobytes() + bytes(8))[:sent]
+    answer = client.post(
+        f"/v2/models/{NAMES['sklearn']}/infer",
+        content=header + values,
+        headers={"Inference-Header-Content-Length": str(len(header))},
+    )
+    assert answer.status_code == 400 and problem in answer.json()["error"], answer.text
+
+
 def test_the_openapi_document_declares_what_the_v2_routes_answer(client: httpx.Client) -> None:
     """Every V2 route is documented with its 400/404 error shape, and none with FastAPI's 422."""
     paths = client.get("/docs.json").json()["paths"]

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Coroutine
-from typing import Annotated, Any
+from typing import Any
 
 import numpy as np
 from bentoml.exceptions import BentoMLException
-from fastapi import Depends, Request, Response
+from fastapi import Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute
@@ -19,7 +19,18 @@ from wine_quality.schema import FEATURE_NAMES, FEATURES, FREE_ABOVE_TOTAL, FREE_
 
 LOW = np.array([f.low for f in FEATURES])
 HIGH = np.array([f.high for f in FEATURES])
-CurrentGrader = Annotated[Grader, Depends(current_grader)]  # an endpoint's parameter: the running service's Grader
+
+
+def grader_of(request: Request) -> Grader:
+    """The running service's Grader: what `current_grader` gives (the service overrides it), called right here.
+
+    Not `Depends(current_grader)`: FastAPI runs a plain function dependency in its thread pool, and that hand-off,
+    with the dependency solving around it, cost a single-row request about 0.2 ms of the entry process's CPU.
+    """
+    provider: Callable[[], Grader] = request.app.dependency_overrides.get(current_grader, current_grader)
+    return provider()
+
+
 _SHOWN = 3  # a 1,000-row request with every value wrong names the first few, and how many there are
 
 
@@ -40,7 +51,7 @@ def row_problems(rows: np.ndarray, label: Callable[[int], str] = lambda i: f"row
 
     Checked on the whole array at once: a 1,000-row request costs a few numpy comparisons, not 11,000 objects.
     """
-    bad = ~np.isfinite(rows) | (rows < LOW) | (rows > HIGH)
+    bad = ~((rows >= LOW) & (rows <= HIGH))  # NaN compares false: refused with the infinities
     if bad.any():
         where = np.argwhere(bad)
         shown = "; ".join(

@@ -20,10 +20,10 @@ from pydantic import BaseModel, ConfigDict, Field, StrictFloat, StrictInt, Stric
 
 from wine_quality.kinds import KINDS
 from wine_quality.protocols.base import (
-    CurrentGrader,
     ProtocolError,
     error_responses,
     graded,
+    grader_of,
     inline_schema,
     protocol_route,
     pydantic_problem,
@@ -247,8 +247,9 @@ ModelQuery = Annotated[
 
 
 @router.post("/invocations", response_model=None, responses=ANSWERS, openapi_extra=SCORING_BODY)
-async def invocations(request: Request, grader: CurrentGrader, model: ModelQuery = None) -> Response:
+async def invocations(request: Request, model: ModelQuery = None) -> Response:
     """Grade wines sent as MLflow's scoring server takes them (JSON formats or CSV); answer their grades."""
+    grader = grader_of(request)
     wines = scoring_rows(
         await request.body(), request.headers.get("content-type"), grader.settings.max_rows_per_request
     )
@@ -258,7 +259,8 @@ async def invocations(request: Request, grader: CurrentGrader, model: ModelQuery
 
 @router.get("/ping", responses={503: {"description": "a model service is not ready"}})
 @router.get("/health", responses={503: {"description": "a model service is not ready"}})
-async def ping(grader: CurrentGrader) -> JSONResponse:
+async def ping(request: Request) -> JSONResponse:
     """Health check of the scoring protocol: 200 once every model service is ready."""
+    grader = grader_of(request)
     ok = all([await service_ready(grader, kind) for kind in grader.served])
     return JSONResponse({"ready": ok}, status_code=200 if ok else 503)

@@ -15,10 +15,10 @@ from fastapi.responses import JSONResponse
 from wine_quality.grading import Grader
 from wine_quality.kinds import KINDS
 from wine_quality.protocols.base import (
-    CurrentGrader,
     ProtocolError,
     error_responses,
     graded,
+    grader_of,
     inline_schema,
     protocol_route,
     service_ready,
@@ -117,8 +117,9 @@ async def live() -> Live:
 
 
 @router.get("/health/ready", response_model=Ready, responses=NOT_READY)
-async def ready(grader: CurrentGrader) -> Response:
+async def ready(request: Request) -> Response:
     """Ready: every served model's service answers its own readiness probe."""
+    grader = grader_of(request)
     ok = all([await service_ready(grader, kind) for kind in grader.served])
     return JSONResponse({"ready": ok}, status_code=200 if ok else 400)
 
@@ -129,15 +130,15 @@ async def _model_ready(grader: Grader, name: str, version: str | None) -> Respon
 
 
 @router.get("/models/{name}/ready", response_model=ModelReady, responses={**NOT_READY, **UNKNOWN})
-async def model_ready(name: str, grader: CurrentGrader) -> Response:
+async def model_ready(name: str, request: Request) -> Response:
     """Whether this model's service is ready."""
-    return await _model_ready(grader, name, None)
+    return await _model_ready(grader_of(request), name, None)
 
 
 @router.get("/models/{name}/versions/{version}/ready", response_model=ModelReady, responses={**NOT_READY, **UNKNOWN})
-async def model_version_ready(name: str, version: str, grader: CurrentGrader) -> Response:
+async def model_version_ready(name: str, version: str, request: Request) -> Response:
     """Whether this model version's service is ready (404 for a version this server does not serve)."""
-    return await _model_ready(grader, name, version)
+    return await _model_ready(grader_of(request), name, version)
 
 
 def _metadata(grader: Grader, name: str, version: str | None) -> ModelMetadata:
@@ -169,9 +170,9 @@ def _metadata(grader: Grader, name: str, version: str | None) -> ModelMetadata:
 
 
 @router.get("/models/{name}", response_model=ModelMetadata, response_model_exclude_none=True, responses=UNKNOWN)
-async def model_metadata(name: str, grader: CurrentGrader) -> ModelMetadata:
+async def model_metadata(name: str, request: Request) -> ModelMetadata:
     """Model metadata: versions, platform, the `wines` input [-1, 11] with its column order, and the outputs."""
-    return _metadata(grader, name, None)
+    return _metadata(grader_of(request), name, None)
 
 
 @router.get(
@@ -180,9 +181,9 @@ async def model_metadata(name: str, grader: CurrentGrader) -> ModelMetadata:
     response_model_exclude_none=True,
     responses=UNKNOWN,
 )
-async def model_version_metadata(name: str, version: str, grader: CurrentGrader) -> ModelMetadata:
+async def model_version_metadata(name: str, version: str, request: Request) -> ModelMetadata:
     """Model metadata of a version (404 for a version this server does not serve)."""
-    return _metadata(grader, name, version)
+    return _metadata(grader_of(request), name, version)
 
 
 async def _infer(grader: Grader, request: Request, name: str, version: str | None) -> Response:
@@ -196,14 +197,14 @@ async def _infer(grader: Grader, request: Request, name: str, version: str | Non
 
 
 @router.post("/models/{name}/infer", response_model=None, responses=INFER_ANSWERS, openapi_extra=INFER_BODY)
-async def infer(name: str, request: Request, grader: CurrentGrader) -> Response:
+async def infer(name: str, request: Request) -> Response:
     """Grade a batch of wines: one `wines` tensor [N, 11] (FP64 or FP32), or one [N] input per feature."""
-    return await _infer(grader, request, name, None)
+    return await _infer(grader_of(request), request, name, None)
 
 
 @router.post(
     "/models/{name}/versions/{version}/infer", response_model=None, responses=INFER_ANSWERS, openapi_extra=INFER_BODY
 )
-async def infer_version(name: str, version: str, request: Request, grader: CurrentGrader) -> Response:
+async def infer_version(name: str, version: str, request: Request) -> Response:
     """Grade a batch of wines with this version of the model (404 for a version this server does not serve)."""
-    return await _infer(grader, request, name, version)
+    return await _infer(grader_of(request), request, name, version)
