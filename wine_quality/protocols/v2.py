@@ -104,6 +104,31 @@ def _version(grader: Grader, kind: str) -> str:
     return grader.served[kind].tag.partition(":")[2]
 
 
+# The inference routes first: FastAPI tries routes in order, and these take the traffic.
+async def _infer(grader: Grader, request: Request, name: str, version: str | None) -> Response:
+    kind = _kind(grader, name, version)
+    body = await request.body()
+    parsed, binary = parse(body, request.headers.get(HEADER_LENGTH), request.headers.get("content-encoding"))
+    wines = rows(parsed, binary, grader.settings.max_rows_per_request)
+    outputs = requested_outputs(parsed)
+    answer = encode(outputs, await graded(grader, kind, wines), wines, parsed.id, (name, _version(grader, kind)))
+    return Response(answer.body, media_type=answer.media_type, headers=answer.headers)
+
+
+@router.post("/models/{name}/infer", response_model=None, responses=INFER_ANSWERS, openapi_extra=INFER_BODY)
+async def infer(name: str, request: Request) -> Response:
+    """Grade a batch of wines: one `wines` tensor [N, 11] (FP64 or FP32), or one [N] input per feature."""
+    return await _infer(grader_of(request), request, name, None)
+
+
+@router.post(
+    "/models/{name}/versions/{version}/infer", response_model=None, responses=INFER_ANSWERS, openapi_extra=INFER_BODY
+)
+async def infer_version(name: str, version: str, request: Request) -> Response:
+    """Grade a batch of wines with this version of the model (404 for a version this server does not serve)."""
+    return await _infer(grader_of(request), request, name, version)
+
+
 @router.get("", response_model=ServerMetadata)
 async def server_metadata() -> ServerMetadata:
     """Server metadata: name, version (BentoML's) and the extensions it supports."""
@@ -184,27 +209,3 @@ async def model_metadata(name: str, request: Request) -> ModelMetadata:
 async def model_version_metadata(name: str, version: str, request: Request) -> ModelMetadata:
     """Model metadata of a version (404 for a version this server does not serve)."""
     return _metadata(grader_of(request), name, version)
-
-
-async def _infer(grader: Grader, request: Request, name: str, version: str | None) -> Response:
-    kind = _kind(grader, name, version)
-    body = await request.body()
-    parsed, binary = parse(body, request.headers.get(HEADER_LENGTH), request.headers.get("content-encoding"))
-    wines = rows(parsed, binary, grader.settings.max_rows_per_request)
-    outputs = requested_outputs(parsed)
-    answer = encode(outputs, await graded(grader, kind, wines), wines, parsed.id, (name, _version(grader, kind)))
-    return Response(answer.body, media_type=answer.media_type, headers=answer.headers)
-
-
-@router.post("/models/{name}/infer", response_model=None, responses=INFER_ANSWERS, openapi_extra=INFER_BODY)
-async def infer(name: str, request: Request) -> Response:
-    """Grade a batch of wines: one `wines` tensor [N, 11] (FP64 or FP32), or one [N] input per feature."""
-    return await _infer(grader_of(request), request, name, None)
-
-
-@router.post(
-    "/models/{name}/versions/{version}/infer", response_model=None, responses=INFER_ANSWERS, openapi_extra=INFER_BODY
-)
-async def infer_version(name: str, version: str, request: Request) -> Response:
-    """Grade a batch of wines with this version of the model (404 for a version this server does not serve)."""
-    return await _infer(grader_of(request), request, name, version)
