@@ -169,6 +169,10 @@ REFUSED = [
         },
         "missing ['pH']",
     ),
+    (
+        {"inputs": [{"name": n, "shape": [], "datatype": "FP64", "data": [v]} for n, v in EXAMPLE.items()]},
+        "shape must be [N] or [N, 1], not []",
+    ),
     ({**wines_input(ROW), "parameters": {"priority": 1}}, "unknown parameter 'priority'"),
     ({**wines_input(ROW), "outputs": [{"name": "grade"}]}, "outputs: ['grade'] must be distinct names among"),
     ({**wines_input(ROW), "model": "x"}, "model: Extra inputs are not permitted"),

@@ -127,7 +127,7 @@ def rows(request: InferenceRequest, binary: memoryview, max_rows: int) -> np.nda
         check_parameters(item.parameters, where, "input")
         if form == "np" and (len(item.shape) != 2 or item.shape[1] != len(FEATURE_NAMES)):
             raise ProtocolError(f"{where}: shape must be [N, {len(FEATURE_NAMES)}], not {item.shape}")
-        if form == "pd" and item.shape[1:] not in ([], [1]):
+        if form == "pd" and (not item.shape or item.shape[1:] not in ([], [1])):
             raise ProtocolError(f"{where}: shape must be [N] or [N, 1], not {item.shape}")
         if not 1 <= item.shape[0] <= max_rows:
             raise ProtocolError(f"{where}: {item.shape[0]} rows; send 1 to {max_rows} in one request")
