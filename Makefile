@@ -25,7 +25,7 @@ help: ## List the targets
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e ".[dev]"
+	$(BIN)/python -m pip install --quiet -e ".[dev,tracking]"
 	rm -f $(VENV)/.installed-* && touch $@
 
 install: $(STAMP) ## Create .venv and install the pinned dependencies

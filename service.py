@@ -15,7 +15,7 @@ from wine_quality.guard import Guard
 from wine_quality.model_service import model_dependencies, model_service
 from wine_quality.openapi_doc import OpenAPIDocument
 from wine_quality.payloads import BatchPrediction, BatchRequestBase, ModelsDescription, Prediction, batch_request
-from wine_quality.protocols import current_grader
+from wine_quality.protocols import current_grader, mlflow_scoring, v2
 from wine_quality.schema import Wine
 from wine_quality.served import ServedModel, served_models
 from wine_quality.settings import get_settings
@@ -39,6 +39,8 @@ else:  # the model names come from the registry, the row limit from the settings
 
 # Routes other than POST: BentoML mounts this app behind its own APIs and puts its routes in the OpenAPI document.
 routes = FastAPI(openapi_url=None, docs_url=None, redoc_url=None)
+routes.include_router(v2.router)  # Open Inference Protocol (V2): /v2/...
+routes.include_router(mlflow_scoring.router)  # MLflow's scoring protocol: /invocations, /ping, /health
 
 
 @bentoml.service(

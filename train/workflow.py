@@ -19,6 +19,7 @@ from train.crossval import Regressor, conformal_half_widths, cross_validate, sha
 from train.data import RED, DataError, Split, file_sha256, load_wines, split_wines
 from train.metrics import regression_metrics
 from train.onnx_export import TOLERANCE, OnnxForm, ParityError, check_parity
+from train.tracking import INSTALL, TrackOption, track_training
 from wine_quality.card import (
     CrossValidatedMetrics,
     HeldOutMetrics,
@@ -69,6 +70,7 @@ def parser(kind: str, description: str, cv_repeats: int) -> argparse.ArgumentPar
         action="store_true",
         help="save without making this the served version (the pin file is left as it is)",
     )
+    p.add_argument("--track", action=TrackOption, help=f"also record the run in MLflow (needs `{INSTALL}`)")
     return p
 
 
@@ -157,6 +159,8 @@ def run(recipe: Recipe, args: argparse.Namespace) -> dict[str, Any]:
     pinned = not args.no_pin
     if pinned:
         write_pin(get_settings().model_pins, recipe.kind, tag)
+    if args.track:
+        track_training(card, tag, pinned)
     result = {"tag": tag, "pinned": pinned, **card.model_dump(mode="json", include={"metrics", "cv_metrics", "onnx"})}
     print(json.dumps(result, indent=2))
     return result

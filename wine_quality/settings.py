@@ -44,6 +44,10 @@ class Settings(BaseSettings):
     max_latency_ms: int = Field(10_000, ge=1, description="a request expected to wait longer is refused with 503")
     # Requests to /predict_batch.
     max_rows_per_request: int = Field(10_000, ge=1, description="most samples one /predict_batch call may send")
+    # POST /invocations (MLflow's scoring protocol): the model kind that answers when the request names none.
+    invocations_model: str = Field("sklearn", description="kind answering /invocations without ?model=")
+    # Training with --track: where MLflow records runs when MLFLOW_TRACKING_URI is unset (train/tracking.py).
+    tracking_uri: str | None = Field(None, description="MLflow tracking URI; default sqlite:///<project>/mlflow.db")
 
     entry_workers: int = Field(1, ge=1, description="processes of the entry service")
     access_log: bool = Field(True, description="log every request to the entry service")

@@ -1,0 +1,266 @@
+"""MLflow's scoring protocol, as `mlflow models serve` speaks it: POST /invocations, GET /ping and /health.
+
+A request is JSON with exactly one of `dataframe_split`, `dataframe_records`, `instances` or `inputs`, or CSV with a
+header row (`text/csv`); columns carry the dataset's names ("fixed acidity", ...), in any order. The answer is
+`{"predictions": [grade, ...]}` in row order. The model is the `?model=` query parameter's kind, else the
+WINE_INVOCATIONS_MODEL setting's (default sklearn). Errors are MLflow's `{"error_code": ..., "message": ...}`.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from typing import TYPE_CHECKING, Annotated, Any, Literal
+
+import numpy as np
+import pydantic_core
+from fastapi import APIRouter, Query, Request, Response
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ConfigDict, Field, StrictFloat, StrictInt, StrictStr, ValidationError
+
+from wine_quality.kinds import KINDS
+from wine_quality.protocols.base import (
+    ProtocolError,
+    error_responses,
+    graded,
+    grader_of,
+    inline_schema,
+    protocol_route,
+    pydantic_problem,
+    row_problems,
+    service_ready,
+)
+from wine_quality.schema import EXAMPLE, FEATURE_NAMES
+from wine_quality.settings import get_settings
+
+FORMATS = ("dataframe_split", "dataframe_records", "instances", "inputs")
+ERROR_CODES = {400: "BAD_REQUEST", 415: "BAD_REQUEST", 503: "TEMPORARILY_UNAVAILABLE", 504: "DEADLINE_EXCEEDED"}
+if TYPE_CHECKING:
+    KindName = str
+else:
+    KindName = Literal[tuple(KINDS)]
+
+Record = dict[str, StrictFloat]
+Columns = dict[str, list[StrictFloat]]
+Table = Annotated[list[Record] | Columns, Field(union_mode="left_to_right")]
+
+
+class SplitFrame(BaseModel):
+    """pandas' `split` orientation: column names, rows of values, and an optional index (not used)."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+    columns: list[str] | None = None
+    data: list[list[StrictFloat]]
+    index: list[StrictInt | StrictStr] | None = None
+
+
+class ScoringRequest(BaseModel):
+    """A JSON scoring request: exactly one of the four input fields; `params` only empty (the models take none)."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        strict=True,
+        json_schema_extra={
+            "example": {"dataframe_split": {"columns": list(EXAMPLE), "data": [list(EXAMPLE.values())]}}
+        },
+    )
+    dataframe_split: SplitFrame | None = None
+    dataframe_records: list[Record] | None = Field(None, description="one object per row, keyed by column name")
+    instances: Table | None = Field(None, description="rows as objects, or an object of columns")
+    inputs: Table | None = Field(None, description="an object of columns, or rows as objects")
+    params: dict[str, Any] | None = None
+
+
+class Predictions(BaseModel):
+    """The grades, in the order of the rows sent."""
+
+    predictions: list[float]
+
+
+class MlflowError(BaseModel):
+    """MLflow's error shape."""
+
+    error_code: str
+    message: str
+
+
+def _error_body(message: str, status: int) -> dict[str, Any]:
+    return {"error_code": ERROR_CODES.get(status, "BAD_REQUEST"), "message": message}
+
+
+router = APIRouter(tags=["MLflow scoring protocol"], route_class=protocol_route(_error_body))
+SCORING_BODY = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "application/json": {"schema": inline_schema(ScoringRequest)},
+            "text/csv": {
+                "schema": {"type": "string"},
+                "example": ",".join(EXAMPLE) + "\n" + ",".join(str(v) for v in EXAMPLE.values()) + "\n",
+            },
+        },
+    }
+}
+ANSWERS: dict[int | str, dict[str, Any]] = {
+    200: {"model": Predictions, "description": "one grade per row, in order"},
+    **error_responses(
+        MlflowError,
+        {
+            400: "a wrong, missing or repeated column, a value that is not a number or outside the feature's "
+            "physical bounds, or no format field: the message names it",
+            415: "a content type other than application/json or text/csv (UTF-8)",
+            503: "the model service is overloaded",
+            504: "the model service timed out",
+        },
+    ),
+}
+
+
+def default_kind() -> str:
+    """The kind the WINE_INVOCATIONS_MODEL setting names, checked against the registry."""
+    kind = get_settings().invocations_model
+    if kind not in KINDS:
+        raise ValueError(f"WINE_INVOCATIONS_MODEL={kind!r} is not a served model kind: use one of {', '.join(KINDS)}")
+    return kind
+
+
+DEFAULT_KIND = default_kind()  # checked when the service starts: a wrong setting stops it, not each request
+
+
+def _columns_problem(columns: list[str]) -> str | None:
+    missing = [c for c in FEATURE_NAMES if c not in columns]
+    unknown = [c for c in columns if c not in FEATURE_NAMES]
+    repeated = sorted({c for c in columns if columns.count(c) > 1})
+    if not (missing or unknown or repeated):
+        return None
+    problems = [f"missing {missing}"] * bool(missing) + [f"unknown {unknown}"] * bool(unknown)
+    problems += [f"repeated {repeated}"] * bool(repeated)
+    hint = " (an unnamed first column is pandas' index: write the frame with index=False)" if "" in unknown else ""
+    return f"columns must be the 11 feature names {list(FEATURE_NAMES)}, in any order: {'; '.join(problems)}{hint}"
+
+
+def _check_columns(columns: list[str], where: str) -> None:
+    problem = _columns_problem(columns)
+    if problem:
+        raise ProtocolError(f"{where}: {problem}")
+
+
+def _from_records(records: list[Record], where: str) -> np.ndarray:
+    for i, record in enumerate(records):
+        if record.keys() != set(FEATURE_NAMES):
+            raise ProtocolError(f"{where}[{i}]: {_columns_problem(list(record))}")
+    return np.array([[record[name] for name in FEATURE_NAMES] for record in records], dtype=np.float64)
+
+
+def _from_columns(table: Columns, where: str) -> np.ndarray:
+    _check_columns(list(table), where)
+    if len({len(values) for values in table.values()}) > 1:
+        raise ProtocolError(f"{where}: every column needs the same number of values")
+    return np.array([table[name] for name in FEATURE_NAMES], dtype=np.float64).T
+
+
+def _from_split(frame: SplitFrame) -> np.ndarray:
+    where = "dataframe_split"
+    if frame.columns is None:
+        raise ProtocolError(f"{where}: `columns` is missing: name the 11 features {list(FEATURE_NAMES)}")
+    _check_columns(frame.columns, where)
+    for i, row in enumerate(frame.data):
+        if len(row) != len(frame.columns):
+            raise ProtocolError(f"{where}.data[{i}]: {len(row)} values for {len(frame.columns)} columns")
+    if frame.index is not None and len(frame.index) != len(frame.data):
+        raise ProtocolError(f"{where}: {len(frame.index)} index labels for {len(frame.data)} rows")
+    data = np.array(frame.data, dtype=np.float64).reshape(len(frame.data), len(frame.columns))
+    return data[:, [frame.columns.index(name) for name in FEATURE_NAMES]]
+
+
+def json_rows(body: bytes) -> np.ndarray:
+    """The rows of a JSON scoring request, in schema order."""
+    try:
+        request = ScoringRequest.model_validate_json(body)
+    except ValidationError as exc:
+        raise ProtocolError(pydantic_problem(exc)) from None
+    present = [name for name in FORMATS if getattr(request, name) is not None]
+    if len(present) != 1:
+        raise ProtocolError(f"send exactly one of {', '.join(FORMATS)}; got {present or 'none'}")
+    if request.params:
+        raise ProtocolError(f"params: these models take no parameters, got {sorted(request.params)}")
+    where, value = present[0], getattr(request, present[0])
+    if isinstance(value, SplitFrame):
+        return _from_split(value)
+    return _from_records(value, where) if isinstance(value, list) else _from_columns(value, where)
+
+
+def csv_rows(body: bytes) -> np.ndarray:
+    """The rows of a CSV scoring request: a header row of column names, then one line per wine."""
+    try:
+        lines = list(csv.reader(io.StringIO(body.decode("utf-8"))))
+    except (UnicodeDecodeError, csv.Error) as exc:
+        raise ProtocolError(f"the body is not UTF-8 CSV: {exc}") from None
+    if not lines:
+        raise ProtocolError("the CSV is empty: send a header row of the 11 feature names, then one row per wine")
+    header, cells = lines[0], [line for line in lines[1:] if line]
+    _check_columns(header, "CSV header")
+    for i, line in enumerate(cells):
+        if len(line) != len(header):
+            raise ProtocolError(f"CSV row {i + 1}: {len(line)} values for {len(header)} columns")
+    try:
+        data = np.array(cells, dtype=np.float64).reshape(len(cells), len(header))
+    except ValueError:
+        raise ProtocolError(_first_non_number(header, cells)) from None
+    return data[:, [header.index(name) for name in FEATURE_NAMES]]
+
+
+def _first_non_number(header: list[str], cells: list[list[str]]) -> str:
+    for i, line in enumerate(cells):
+        for column, cell in zip(header, line, strict=True):
+            try:
+                np.array(cell, dtype=np.float64)  # the same parser as for the whole array
+            except ValueError:
+                return f"CSV row {i + 1}, column {column!r}: {cell!r} is not a number"
+    return "the CSV values are not all numbers"
+
+
+def scoring_rows(body: bytes, content_type: str | None, max_rows: int) -> np.ndarray:
+    """The rows of a scoring request by its content type, checked like every sample this service grades."""
+    mime, *options = [part.strip() for part in (content_type or "").split(";")]
+    settings = dict(option.partition("=")[::2] for option in options)
+    if set(settings) - {"charset"} or settings.get("charset", "utf-8").lower() != "utf-8":
+        raise ProtocolError(f"Content-Type {content_type!r}: only a utf-8 charset is accepted", 415)
+    if mime == "application/json":
+        wines = json_rows(body)
+    elif mime == "text/csv":
+        wines = csv_rows(body)
+    else:
+        raise ProtocolError(f"Content-Type {content_type!r}: send application/json or text/csv", 415)
+    if not 1 <= len(wines) <= max_rows:
+        raise ProtocolError(f"{len(wines)} rows: send 1 to {max_rows} in one request")
+    problem = row_problems(wines)
+    if problem:
+        raise ProtocolError(problem)
+    return wines
+
+
+ModelQuery = Annotated[
+    KindName | None,
+    Query(description="the model kind that answers; default: the WINE_INVOCATIONS_MODEL setting (sklearn)"),
+]
+
+
+@router.post("/invocations", response_model=None, responses=ANSWERS, openapi_extra=SCORING_BODY)
+async def invocations(request: Request, model: ModelQuery = None) -> Response:
+    """Grade wines sent as MLflow's scoring server takes them (JSON formats or CSV); answer their grades."""
+    grader = grader_of(request)
+    wines = scoring_rows(
+        await request.body(), request.headers.get("content-type"), grader.settings.max_rows_per_request
+    )
+    result = await graded(grader, model or DEFAULT_KIND, wines)
+    return Response(pydantic_core.to_json({"predictions": result.quality.tolist()}), media_type="application/json")
+
+
+@router.get("/ping", responses={503: {"description": "a model service is not ready"}})
+@router.get("/health", responses={503: {"description": "a model service is not ready"}})
+async def ping(request: Request) -> JSONResponse:
+    """Health check of the scoring protocol: 200 once every model service is ready."""
+    grader = grader_of(request)
+    ok = all([await service_ready(grader, kind) for kind in grader.served])
+    return JSONResponse({"ready": ok}, status_code=200 if ok else 503)

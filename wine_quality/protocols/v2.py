@@ -1,0 +1,211 @@
+"""The Open Inference Protocol (V2) over REST: health, metadata and inference for each served model.
+
+Each kind is served as `wine-quality-<kind>` (wine-quality-sklearn, wine-quality-torch) at one version: its
+model-store tag's version. Answers come from the same model services and batching as /predict and /predict_batch.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import bentoml
+from fastapi import APIRouter, Request, Response
+from fastapi.responses import JSONResponse
+
+from wine_quality.grading import Grader
+from wine_quality.kinds import KINDS
+from wine_quality.protocols.base import (
+    ProtocolError,
+    error_responses,
+    graded,
+    grader_of,
+    inline_schema,
+    protocol_route,
+    service_ready,
+)
+from wine_quality.protocols.v2_messages import (
+    InferenceRequest,
+    InferenceResponse,
+    Live,
+    MetadataTensor,
+    ModelMetadata,
+    ModelReady,
+    Ready,
+    ServerMetadata,
+    V2Error,
+)
+from wine_quality.protocols.v2_tensors import (
+    BINARY_EXTENSION,
+    DATATYPES,
+    HEADER_LENGTH,
+    OUTPUTS,
+    TENSOR,
+    encode,
+    parse,
+    requested_outputs,
+    rows,
+)
+from wine_quality.schema import FEATURE_NAMES
+
+PREFIX = "wine-quality-"
+
+router = APIRouter(
+    prefix="/v2",
+    tags=["Open Inference Protocol (V2)"],
+    route_class=protocol_route(lambda message, _: {"error": message}),
+)
+UNKNOWN = error_responses(V2Error, {404: "no served model has this name, or it has no such version"})
+BAD = error_responses(V2Error, {400: "the request is not one this model takes: the error says what and where"})
+NOT_READY: dict[int | str, dict[str, Any]] = {
+    400: {"model": Ready, "description": "not ready (the protocol answers 4xx for false)"}
+}
+INFER_BODY = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "application/json": {"schema": inline_schema(InferenceRequest)},
+            "application/octet-stream": {
+                "schema": {"type": "string", "format": "binary"},
+                "description": f"binary tensor data extension: the JSON request, its size in the {HEADER_LENGTH} "
+                "header, then each input's little-endian values in input order",
+            },
+        },
+    }
+}
+INFER_ANSWERS: dict[int | str, dict[str, Any]] = {
+    200: {
+        "model": InferenceResponse,
+        "description": "the outputs asked for, in order; as JSON, or as application/octet-stream with the "
+        f"{HEADER_LENGTH} header when binary outputs were asked for",
+        "content": {"application/octet-stream": {"schema": {"type": "string", "format": "binary"}}},
+    },
+    **BAD,
+    **UNKNOWN,
+    **error_responses(V2Error, {503: "the model service is overloaded", 504: "the model service timed out"}),
+}
+
+
+def model_names(grader: Grader) -> dict[str, str]:
+    """Protocol model name -> kind, for every served kind."""
+    return {PREFIX + kind: kind for kind in grader.served}
+
+
+def _kind(grader: Grader, name: str, version: str | None) -> str:
+    kind = model_names(grader).get(name)
+    if kind is None:
+        raise ProtocolError(f"unknown model {name!r}: this server serves {', '.join(model_names(grader))}", 404)
+    served = _version(grader, kind)
+    if version is not None and version != served:
+        raise ProtocolError(f"model {name} has no version {version!r}: it serves version {served}", 404)
+    return kind
+
+
+def _version(grader: Grader, kind: str) -> str:
+    return grader.served[kind].tag.partition(":")[2]
+
+
+# The inference routes first: FastAPI tries routes in order, and these take the traffic.
+async def _infer(grader: Grader, request: Request, name: str, version: str | None) -> Response:
+    kind = _kind(grader, name, version)
+    body = await request.body()
+    parsed, binary = parse(body, request.headers.get(HEADER_LENGTH), request.headers.get("content-encoding"))
+    wines = rows(parsed, binary, grader.settings.max_rows_per_request)
+    outputs = requested_outputs(parsed)
+    answer = encode(outputs, await graded(grader, kind, wines), wines, parsed.id, (name, _version(grader, kind)))
+    return Response(answer.body, media_type=answer.media_type, headers=answer.headers)
+
+
+@router.post("/models/{name}/infer", response_model=None, responses=INFER_ANSWERS, openapi_extra=INFER_BODY)
+async def infer(name: str, request: Request) -> Response:
+    """Grade a batch of wines: one `wines` tensor [N, 11] (FP64 or FP32), or one [N] input per feature."""
+    return await _infer(grader_of(request), request, name, None)
+
+
+@router.post(
+    "/models/{name}/versions/{version}/infer", response_model=None, responses=INFER_ANSWERS, openapi_extra=INFER_BODY
+)
+async def infer_version(name: str, version: str, request: Request) -> Response:
+    """Grade a batch of wines with this version of the model (404 for a version this server does not serve)."""
+    return await _infer(grader_of(request), request, name, version)
+
+
+@router.get("", response_model=ServerMetadata)
+async def server_metadata() -> ServerMetadata:
+    """Server metadata: name, version (BentoML's) and the extensions it supports."""
+    return ServerMetadata(name="wine-quality (BentoML)", version=bentoml.__version__, extensions=[BINARY_EXTENSION])
+
+
+@router.get("/health/live", response_model=Live)
+async def live() -> Live:
+    """Live: the server answers requests."""
+    return Live(live=True)
+
+
+@router.get("/health/ready", response_model=Ready, responses=NOT_READY)
+async def ready(request: Request) -> Response:
+    """Ready: every served model's service answers its own readiness probe."""
+    grader = grader_of(request)
+    ok = all([await service_ready(grader, kind) for kind in grader.served])
+    return JSONResponse({"ready": ok}, status_code=200 if ok else 400)
+
+
+async def _model_ready(grader: Grader, name: str, version: str | None) -> Response:
+    ok = await service_ready(grader, _kind(grader, name, version))
+    return JSONResponse({"name": name, "ready": ok}, status_code=200 if ok else 400)
+
+
+@router.get("/models/{name}/ready", response_model=ModelReady, responses={**NOT_READY, **UNKNOWN})
+async def model_ready(name: str, request: Request) -> Response:
+    """Whether this model's service is ready."""
+    return await _model_ready(grader_of(request), name, None)
+
+
+@router.get("/models/{name}/versions/{version}/ready", response_model=ModelReady, responses={**NOT_READY, **UNKNOWN})
+async def model_version_ready(name: str, version: str, request: Request) -> Response:
+    """Whether this model version's service is ready (404 for a version this server does not serve)."""
+    return await _model_ready(grader_of(request), name, version)
+
+
+def _metadata(grader: Grader, name: str, version: str | None) -> ModelMetadata:
+    kind = _kind(grader, name, version)
+    served = grader.served[kind]
+    features = ", ".join(FEATURE_NAMES)
+    wines = MetadataTensor(
+        name=TENSOR,
+        datatype="FP64",
+        shape=[-1, len(FEATURE_NAMES)],
+        parameters={"content_type": "np", "columns": features, "datatypes": " or ".join(DATATYPES)},
+    )
+    outputs = [MetadataTensor(name=n, datatype=d, shape=[-1, width]) for n, (d, width, _) in OUTPUTS.items()]
+    return ModelMetadata(
+        name=name,
+        versions=[_version(grader, kind)],
+        # Triton's name for an ONNX model; otherwise the library that runs the model's native form
+        platform="onnxruntime_onnx" if served.runtime == "onnx" else KINDS[kind].native_packages[0],
+        inputs=[wines],
+        outputs=outputs,
+        parameters={
+            "tag": served.tag,
+            "runtime": served.runtime,
+            "estimator": served.card.estimator,
+            "interval_coverage": served.coverage,
+            "pd": f"or one [N] input per feature, named: {features}",
+        },
+    )
+
+
+@router.get("/models/{name}", response_model=ModelMetadata, response_model_exclude_none=True, responses=UNKNOWN)
+async def model_metadata(name: str, request: Request) -> ModelMetadata:
+    """Model metadata: versions, platform, the `wines` input [-1, 11] with its column order, and the outputs."""
+    return _metadata(grader_of(request), name, None)
+
+
+@router.get(
+    "/models/{name}/versions/{version}",
+    response_model=ModelMetadata,
+    response_model_exclude_none=True,
+    responses=UNKNOWN,
+)
+async def model_version_metadata(name: str, version: str, request: Request) -> ModelMetadata:
+    """Model metadata of a version (404 for a version this server does not serve)."""
+    return _metadata(grader_of(request), name, version)
