@@ -23,11 +23,11 @@ pytestmark = pytest.mark.slow
 
 SEED = 42
 # The scikit-learn model and the network `make evaluate` chose on red (reports/EVALUATION.md, "Recommended").
-SKLEARN_ESTIMATOR, SKLEARN_PARAMS = "extra_trees", {"n_estimators": 200, "max_features": 0.67}
+SKLEARN_ESTIMATOR, SKLEARN_PARAMS = "extra_trees", {"n_estimators": 100, "max_features": 0.67}  # the served default
 NET = NetConfig(hidden=(64, 64, 32), dropout=0.2, weight_decay=1e-4, batch_size=128, lr=2e-3, patience=30, seed=SEED)
 
 # Measured on this split (MAD, share within ±0.5), and the margins the floors allow.
-MEASURED = {"sklearn": (0.471, 0.654), "torch": (0.489, 0.607)}
+MEASURED = {"sklearn": (0.479, 0.636), "torch": (0.489, 0.607)}
 MAE_MARGIN, WITHIN_MARGIN = 0.04, 0.05
 
 Predict = Callable[[np.ndarray], np.ndarray]
