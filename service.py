@@ -94,4 +94,13 @@ WineQuality.add_asgi_middleware(
     max_work=SETTINGS.max_concurrent_work,
     json_routes=JSON_ROUTES,
 )
-WineQuality.add_asgi_middleware(OpenAPIDocument, api_key_required=SETTINGS.api_key is not None, json_routes=JSON_ROUTES)
+WineQuality.add_asgi_middleware(
+    OpenAPIDocument,
+    api_key_required=SETTINGS.api_key is not None,
+    json_routes=JSON_ROUTES,
+    # the V2 routes' {name} and {version}: the served models' names and store versions
+    path_values={
+        "name": [v2.model_name(kind) for kind in SERVED],
+        "version": sorted({served.tag.split(":")[1] for served in SERVED.values()}),
+    },
+)

@@ -21,7 +21,7 @@ def main() -> None:
     server = start_server(env={"WINE_ACCESS_LOG": "false"})
     try:
         cmd = [str(Path(sys.executable).with_name("st")), "run", f"{server.url}/docs.json", "--url", server.url]
-        cmd += ["--checks", "all", "--max-examples", str(args.max_examples), "--workers", "2"]
+        cmd += ["--checks", "all", "--max-examples", str(args.max_examples), "--workers", "1"]
         if args.seed is not None:
             cmd += ["--seed", str(args.seed)]
         env = {**os.environ, "SCHEMATHESIS_HOOKS": "tests.schemathesis_hooks"}

@@ -54,10 +54,18 @@ AT_CAPACITY = _response("the service is at capacity (WINE_MAX_CONCURRENT_WORK): 
 TIMED_OUT = _response("no answer within WINE_REQUEST_TIMEOUT_S")
 NOT_JSON = _response("the body is not sent as application/json")
 NOT_READY = {"description": "a model service is not ready (starting, or restarting after a crash)"}
+# a path parameter that cannot be part of any route (a newline, say) meets the router's own plain-text 404
+NO_ROUTE = {"text/plain": {"schema": {"type": "string"}}}
 
 
-def truthful(spec: dict[str, Any], api_key_required: bool, json_routes: frozenset[str]) -> dict[str, Any]:
-    """The document with every answer the service can give declared, in the shape it is sent."""
+def truthful(
+    spec: dict[str, Any],
+    api_key_required: bool,
+    json_routes: frozenset[str],
+    path_values: dict[str, list[str]] | None = None,
+) -> dict[str, Any]:
+    """The document with every answer the service can give declared, in the shape it is sent; a path parameter
+    named in `path_values` (a served model's name or version) lists the values that exist."""
     # pydantic writes JSON Schema 2020-12 (a row's per-feature bounds are `prefixItems`): OpenAPI 3.1's dialect
     spec["openapi"] = "3.1.0"
     schemas = spec.setdefault("components", {}).setdefault("schemas", {})
@@ -68,6 +76,9 @@ def truthful(spec: dict[str, Any], api_key_required: bool, json_routes: frozense
         spec["components"]["securitySchemes"] = {"bearer": {"type": "http", "scheme": "bearer"}}
     for path, item in spec.get("paths", {}).items():
         for method, operation in item.items():
+            for parameter in operation.get("parameters", []):
+                if parameter.get("in") == "path" and parameter.get("name") in (path_values or {}):
+                    parameter.setdefault("schema", {})["enum"] = (path_values or {})[parameter["name"]]
             responses = operation.setdefault("responses", {})
             if path in PROBES:
                 if path == "/readyz":
@@ -84,14 +95,25 @@ def truthful(spec: dict[str, Any], api_key_required: bool, json_routes: frozense
                 responses["415"] = NOT_JSON
                 operation.get("requestBody", {})["required"] = True
             responses["504"] = TIMED_OUT
+            if "{" in path:
+                not_found = responses.setdefault("404", {"description": "no such route or resource"})
+                not_found.setdefault("content", {}).update(NO_ROUTE)
     return spec
 
 
 class OpenAPIDocument:
     """ASGI middleware that passes /docs.json through `truthful`; every other request goes by untouched."""
 
-    def __init__(self, app: App, api_key_required: bool, json_routes: frozenset[str], path: str = "/docs.json") -> None:
+    def __init__(
+        self,
+        app: App,
+        api_key_required: bool,
+        json_routes: frozenset[str],
+        path_values: dict[str, list[str]] | None = None,
+        path: str = "/docs.json",
+    ) -> None:
         self.app, self.api_key_required, self.json_routes, self.path = app, api_key_required, json_routes, path
+        self.path_values = path_values
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope["path"] != self.path or scope["method"] != "GET":
@@ -109,7 +131,8 @@ class OpenAPIDocument:
         await self.app(scope, receive, keep)
         body = b"".join(chunks)
         if start.get("status") == 200:
-            body = json.dumps(truthful(json.loads(body), self.api_key_required, self.json_routes)).encode()
+            document = truthful(json.loads(body), self.api_key_required, self.json_routes, self.path_values)
+            body = json.dumps(document).encode()
         headers = [(k, v) for k, v in start.get("headers", []) if k.lower() != b"content-length"]
         await send({**start, "headers": [*headers, (b"content-length", str(len(body)).encode())]})
         await send({"type": "http.response.body", "body": body})

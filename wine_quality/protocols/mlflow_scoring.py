@@ -16,7 +16,8 @@ import numpy as np
 import pydantic_core
 from fastapi import APIRouter, Query, Request, Response
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, ConfigDict, Field, StrictFloat, StrictInt, StrictStr, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, StrictFloat, StrictInt, StrictStr, ValidationError, WithJsonSchema
+from pydantic.json_schema import SkipJsonSchema
 
 from wine_quality.kinds import KINDS
 from wine_quality.protocols.base import (
@@ -30,7 +31,7 @@ from wine_quality.protocols.base import (
     row_problems,
     service_ready,
 )
-from wine_quality.schema import EXAMPLE, FEATURE_NAMES
+from wine_quality.schema import EXAMPLE, FEATURE_NAMES, Wine
 from wine_quality.settings import get_settings
 
 FORMATS = ("dataframe_split", "dataframe_records", "instances", "inputs")
@@ -40,9 +41,22 @@ if TYPE_CHECKING:
 else:
     KindName = Literal[tuple(KINDS)]
 
-Record = dict[str, StrictFloat]
-Columns = dict[str, list[StrictFloat]]
-Table = Annotated[list[Record] | Columns, Field(union_mode="left_to_right")]
+# a row as an object: the schema states what is checked (the 11 names, each within its bounds, nothing else)
+_WINE = Wine.model_json_schema(by_alias=True)
+Record = Annotated[
+    dict[str, StrictFloat],
+    WithJsonSchema({k: _WINE[k] for k in ("type", "properties", "required", "additionalProperties")}),
+]
+Rows = Annotated[list[Record], Field(min_length=1)]
+Columns = Annotated[dict[str, list[StrictFloat]], Field(min_length=1)]
+Table = Annotated[Rows | Columns, Field(union_mode="left_to_right")]
+# exactly one of the four inputs, as JSON Schema says it (a request with two is refused, so the schema says so too)
+ONE_INPUT: dict[str, Any] = {
+    "oneOf": [
+        {"required": [name], "not": {"anyOf": [{"required": [other]} for other in FORMATS if other != name]}}
+        for name in FORMATS
+    ]
+}
 
 
 class SplitFrame(BaseModel):
@@ -50,7 +64,7 @@ class SplitFrame(BaseModel):
 
     model_config = ConfigDict(extra="forbid", strict=True)
     columns: list[str] | None = None
-    data: list[list[StrictFloat]]
+    data: Annotated[list[list[StrictFloat]], Field(min_length=1)]
     index: list[StrictInt | StrictStr] | None = None
 
 
@@ -61,13 +75,15 @@ class ScoringRequest(BaseModel):
         extra="forbid",
         strict=True,
         json_schema_extra={
-            "example": {"dataframe_split": {"columns": list(EXAMPLE), "data": [list(EXAMPLE.values())]}}
+            **ONE_INPUT,
+            "example": {"dataframe_split": {"columns": list(EXAMPLE), "data": [list(EXAMPLE.values())]}},
         },
     )
-    dataframe_split: SplitFrame | None = None
-    dataframe_records: list[Record] | None = Field(None, description="one object per row, keyed by column name")
-    instances: Table | None = Field(None, description="rows as objects, or an object of columns")
-    inputs: Table | None = Field(None, description="an object of columns, or rows as objects")
+    # each may be left out but is never null (the schema says so: a null is answered 400 like any wrong type)
+    dataframe_split: SplitFrame | SkipJsonSchema[None] = None
+    dataframe_records: Rows | SkipJsonSchema[None] = Field(None, description="one object per row, keyed by column name")
+    instances: Table | SkipJsonSchema[None] = Field(None, description="rows as objects, or an object of columns")
+    inputs: Table | SkipJsonSchema[None] = Field(None, description="an object of columns, or rows as objects")
     params: dict[str, Any] | None = None
 
 
@@ -179,12 +195,14 @@ def json_rows(body: bytes) -> np.ndarray:
         request = ScoringRequest.model_validate_json(body)
     except ValidationError as exc:
         raise ProtocolError(pydantic_problem(exc)) from None
-    present = [name for name in FORMATS if getattr(request, name) is not None]
+    present = [name for name in FORMATS if name in request.model_fields_set]  # a null counts: it was sent
     if len(present) != 1:
         raise ProtocolError(f"send exactly one of {', '.join(FORMATS)}; got {present or 'none'}")
     if request.params:
         raise ProtocolError(f"params: these models take no parameters, got {sorted(request.params)}")
     where, value = present[0], getattr(request, present[0])
+    if value is None:
+        raise ProtocolError(f"{where}: null is not a table of wines")
     if isinstance(value, SplitFrame):
         return _from_split(value)
     return _from_records(value, where) if isinstance(value, list) else _from_columns(value, where)

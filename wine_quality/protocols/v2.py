@@ -85,9 +85,14 @@ INFER_ANSWERS: dict[int | str, dict[str, Any]] = {
 }
 
 
+def model_name(kind: str) -> str:
+    """The protocol's name of a served kind: wine-quality-<kind>."""
+    return PREFIX + kind
+
+
 def model_names(grader: Grader) -> dict[str, str]:
     """Protocol model name -> kind, for every served kind."""
-    return {PREFIX + kind: kind for kind in grader.served}
+    return {model_name(kind): kind for kind in grader.served}
 
 
 def _kind(grader: Grader, name: str, version: str | None) -> str:
