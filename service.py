@@ -13,9 +13,11 @@ from wine_quality.drain import refuse_new_connections_on_sigterm
 from wine_quality.grading import Grader
 from wine_quality.guard import Guard
 from wine_quality.model_service import model_dependencies, model_service
+from wine_quality.monitoring import exposition
 from wine_quality.openapi_doc import OpenAPIDocument
 from wine_quality.payloads import BatchPrediction, BatchRequestBase, ModelsDescription, Prediction, batch_request
 from wine_quality.protocols import current_grader
+from wine_quality.protocols.monitoring import router as monitoring_router
 from wine_quality.schema import Wine
 from wine_quality.served import ServedModel, served_models
 from wine_quality.settings import get_settings
@@ -39,6 +41,7 @@ else:  # the model names come from the registry, the row limit from the settings
 
 # Routes other than POST: BentoML mounts this app behind its own APIs and puts its routes in the OpenAPI document.
 routes = FastAPI(openapi_url=None, docs_url=None, redoc_url=None)
+routes.include_router(monitoring_router)
 
 
 @bentoml.service(
@@ -61,6 +64,10 @@ class WineQuality(model_dependencies(MODEL_SERVICES)):  # type: ignore[misc]
     async def __is_ready__(self) -> bool:
         """/readyz: 503 while a model service is down (crashed, restarting), 200 once all answer."""
         return await self.grader.ready()
+
+    async def __metrics__(self, content: str) -> str:
+        """/metrics: BentoML's metrics, then readiness and the drift of every entry worker's recent rows."""
+        return content + exposition(self.grader.monitor, ready=await self.grader.ready())
 
     @bentoml.api(route="/predict")
     async def predict(self, wine: Wine, /) -> Prediction:
