@@ -7,6 +7,7 @@ newest rows of every entry worker together, so that each worker answers /metrics
 
 from __future__ import annotations
 
+import logging
 import time
 from collections import Counter
 from dataclasses import dataclass
@@ -23,6 +24,7 @@ from wine_quality.served import ServedModel
 from wine_quality.settings import Settings
 from wine_quality.window import PREDICTION, STAMP, WIDTH, Window, shared_folder
 
+logger = logging.getLogger(__name__)
 MONITOR_NAME = "wine_quality"  # bentoml.monitor's files: <log_path>/wine_quality/data/data.<worker>.log
 
 
@@ -101,18 +103,27 @@ class Monitor:
             for kind, s in served.items()
         }
         self._outside = _outside_counter()
+        self._failed = False
         for kind in served:  # every series exists from the start, at 0: a rate over it counts the first value
             for name in FEATURE_NAMES:
                 self._outside.labels(kind, name)
 
     def observe(self, kind: str, rows: np.ndarray, predicted: np.ndarray, outside: list[list[str]]) -> None:
-        """Keep graded rows (N x 11, schema order) and their grades; count the values outside the training range."""
-        self.window.append(kind, rows, predicted)
-        if any(outside):
-            for name, n in Counter(chain.from_iterable(outside)).items():
-                self._outside.labels(kind, name).inc(n)
-        if self.settings.monitor_log:
-            log_rows(kind, rows, predicted)
+        """Keep graded rows (N x 11, schema order) and their grades; count the values outside the training range.
+
+        Never raises: monitoring that fails (a full disk, a removed folder) is logged once and costs no answer.
+        """
+        try:
+            self.window.append(kind, rows, predicted)
+            if any(outside):
+                for name, n in Counter(chain.from_iterable(outside)).items():
+                    self._outside.labels(kind, name).inc(n)
+            if self.settings.monitor_log:
+                log_rows(kind, rows, predicted)
+        except Exception:  # noqa: BLE001 - whatever it is, the answer goes out
+            if not self._failed:
+                self._failed = True
+                logger.exception("drift monitoring failed; answers are unaffected (logged once per process)")
 
     def model_drift(self, kind: str) -> ModelDrift:
         """The drift of one model's window."""

@@ -7,7 +7,9 @@ newest `size` rows of a model across all of them, no older than `max_age_s`: the
 traffic, not of one worker's share, and every worker reports the same figures.
 
 The files live in a folder beside BentoML's Prometheus files (PROMETHEUS_MULTIPROC_DIR, which `bentoml serve`
-gives every worker and empties at start), so that they belong to one server and go with it.
+gives every worker and empties at start), named after the server's process (every worker's parent), so that two
+servers never share a window. A second server started with the same BENTOML_HOME empties that folder under the
+first one; a worker then makes its ring again (it checks every RECHECK_EVERY appends), losing its recent rows only.
 
 A slot is marked empty (time NaN) while it is rewritten and gets its time last; a reader that meets a slot during
 that instant skips it or, at worst, reads one row half old, half new: harmless for a distribution of many rows.
@@ -28,12 +30,13 @@ WIDTH = len(FEATURE_NAMES)
 PREDICTION, STAMP = WIDTH, WIDTH + 1  # columns after the features: the predicted grade, the time (unix seconds)
 COLUMNS = WIDTH + 2
 FOLDER = "wine-drift"
+RECHECK_EVERY = 1024  # appends between two checks that a ring's file is still there (a stat call)
 
 
 def shared_folder() -> Path:
     """The folder every entry worker of this server shares; a private one where no server set it up (tests)."""
     base = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
-    folder = Path(base) / FOLDER if base else Path(tempfile.mkdtemp(prefix="wine-drift-"))
+    folder = Path(base) / f"{FOLDER}-{os.getppid()}" if base else Path(tempfile.mkdtemp(prefix=f"{FOLDER}-"))
     folder.mkdir(parents=True, exist_ok=True)
     return folder
 
@@ -42,8 +45,10 @@ class Ring:
     """One worker's ring buffer of one model's recent rows."""
 
     def __init__(self, path: Path, capacity: int) -> None:
-        self.capacity, self.next = capacity, 0
-        self.data = np.memmap(path, dtype=np.float64, mode="w+", shape=(capacity, COLUMNS))
+        self.path, self.capacity, self.next, self.appends = path, capacity, 0, 0
+        path.parent.mkdir(parents=True, exist_ok=True)
+        # a plain ndarray over the mapping: slicing a np.memmap costs 4 times as much, per request
+        self.data = np.memmap(path, dtype=np.float64, mode="w+", shape=(capacity, COLUMNS)).view(np.ndarray)
         self.data[:, STAMP] = np.nan
 
     def append(self, rows: np.ndarray, predicted: np.ndarray) -> None:
@@ -56,6 +61,7 @@ class Ring:
         if first < len(rows):
             self._write(0, rows[first:], predicted[first:], stamp)
         self.next = (start + len(rows)) % self.capacity
+        self.appends += 1
 
     def _write(self, at: int, rows: np.ndarray, predicted: np.ndarray, stamp: float) -> None:
         slots = self.data[at : at + len(rows)]
@@ -77,7 +83,8 @@ class Window:
     def append(self, kind: str, rows: np.ndarray, predicted: np.ndarray) -> None:
         """Keep rows graded by this worker for a model."""
         ring = self._rings.get(kind)
-        if ring is None:  # made on first use: a worker that never grades with a model writes no file for it
+        # made on first use (a worker that never grades with a model writes no file for it), and again if removed
+        if ring is None or (ring.appends % RECHECK_EVERY == 0 and not ring.path.exists()):
             ring = self._rings[kind] = Ring(self.folder / f"{kind}.{self.owner}.ring", self.size)
         ring.append(rows, predicted)
 

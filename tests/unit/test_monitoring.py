@@ -107,3 +107,20 @@ def test_with_drift_off_monitoring_says_so(served: dict[str, ServedModel]) -> No
     assert answer.status_code == 200
     assert answer.json() == {"enabled": False, "window": 1000, "max_age_s": 3600.0, "min_rows": 100, "models": {}}
     assert [line for line in exposition(None, ready=True).splitlines() if line[0] != "#"] == ["wine_ready 1.0"]
+
+
+def test_a_failing_monitor_never_costs_an_answer(
+    monitor: Monitor, served: dict[str, ServedModel], monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """If keeping rows fails (a full disk, say), observe() still returns, and says so in the log once."""
+
+    def broken(*args: object) -> None:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(monitor.window, "append", broken)
+    row = sample_rows(RED, 1, seed=0)
+    for _ in range(3):
+        monitor.observe("sklearn", row, np.array([5.0]), [[]])
+    assert [r.message for r in caplog.records].count(
+        "drift monitoring failed; answers are unaffected (logged once per process)"
+    ) == 1

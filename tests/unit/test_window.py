@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -69,3 +70,15 @@ def test_old_rows_leave_the_window(tmp_path: Path, clock: Clock) -> None:
     assert w.recent("sklearn")[0][:, PREDICTION].tolist() == [10, 11, 12, 13, 14]
     clock.now += 60
     assert w.recent("sklearn")[1] == 0
+
+
+def test_a_ring_whose_file_was_removed_is_made_again(tmp_path: Path, clock: Clock) -> None:
+    """Another server emptying the folder (same BENTOML_HOME) costs this worker its recent rows, not its window."""
+    folder = tmp_path / "drift"
+    w = Window(folder, 50, 60, owner="a")
+    w.append("sklearn", *rows(0, 10))
+    shutil.rmtree(folder)
+    for i in range(window.RECHECK_EVERY):
+        w.append("sklearn", *rows(100 + i, 1))
+    assert 0 < len(w.recent("sklearn")[0]) <= 50
+    assert (folder / "sklearn.a.ring").is_file()
