@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -60,3 +61,13 @@ def scrape(base_url: str) -> str:
 def feature_psi(metrics_text: str, kind: str) -> dict[str, float]:
     """Feature -> PSI of one model, as /metrics says."""
     return {f: v for (f, m), v in samples(metrics_text, "wine_feature_drift_psi").items() if m == kind}
+
+
+def private_home(folder: Path) -> str:
+    """A BENTOML_HOME of its own over the current model store: a server started there has its own metrics files
+    (BentoML empties PROMETHEUS_MULTIPROC_DIR, under BENTOML_HOME, whenever a server starts) but the same models."""
+    store = Path(os.environ.get("BENTOML_HOME", Path.home() / "bentoml")) / "models"
+    home = folder / "bentoml-home"
+    home.mkdir(parents=True, exist_ok=True)
+    (home / "models").symlink_to(store)
+    return str(home)
