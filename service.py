@@ -5,6 +5,7 @@ from __future__ import annotations
 import gc
 from typing import TYPE_CHECKING
 
+import anyio
 import bentoml
 from fastapi import FastAPI
 
@@ -67,7 +68,8 @@ class WineQuality(model_dependencies(MODEL_SERVICES)):  # type: ignore[misc]
 
     async def __metrics__(self, content: str) -> str:
         """/metrics: BentoML's metrics, then readiness and the drift of every entry worker's recent rows."""
-        return content + exposition(self.grader.monitor, ready=await self.grader.ready())
+        ready = await self.grader.ready()  # the drift is computed in a thread: the event loop keeps answering
+        return content + await anyio.to_thread.run_sync(exposition, self.grader.monitor, ready)
 
     @bentoml.api(route="/predict")
     async def predict(self, wine: Wine, /) -> Prediction:
