@@ -5,6 +5,7 @@ from __future__ import annotations
 import gc
 from typing import TYPE_CHECKING
 
+import anyio
 import bentoml
 from fastapi import FastAPI
 
@@ -13,9 +14,11 @@ from wine_quality.drain import refuse_new_connections_on_sigterm
 from wine_quality.grading import Grader
 from wine_quality.guard import Guard
 from wine_quality.model_service import model_dependencies, model_service
+from wine_quality.monitoring import exposition
 from wine_quality.openapi_doc import OpenAPIDocument
 from wine_quality.payloads import BatchPrediction, BatchRequestBase, ModelsDescription, Prediction, batch_request
 from wine_quality.protocols import current_grader, mlflow_scoring, v2
+from wine_quality.protocols.monitoring import router as monitoring_router
 from wine_quality.schema import Wine
 from wine_quality.served import ServedModel, served_models
 from wine_quality.settings import get_settings
@@ -37,10 +40,12 @@ if TYPE_CHECKING:
 else:  # the model names come from the registry, the row limit from the settings
     BatchRequest = batch_request(SETTINGS.max_rows_per_request)
 
-# Routes other than POST: BentoML mounts this app behind its own APIs and puts its routes in the OpenAPI document.
+# Routes beside BentoML's APIs (GET routes, other protocols): BentoML mounts this app after its own routes and puts
+# its paths in the OpenAPI document.
 routes = FastAPI(openapi_url=None, docs_url=None, redoc_url=None)
 routes.include_router(v2.router)  # Open Inference Protocol (V2): /v2/...
 routes.include_router(mlflow_scoring.router)  # MLflow's scoring protocol: /invocations, /ping, /health
+routes.include_router(monitoring_router)  # drift against the training data: GET /monitoring
 
 
 @bentoml.service(
@@ -63,6 +68,11 @@ class WineQuality(model_dependencies(MODEL_SERVICES)):  # type: ignore[misc]
     async def __is_ready__(self) -> bool:
         """/readyz: 503 while a model service is down (crashed, restarting), 200 once all answer."""
         return await self.grader.ready()
+
+    async def __metrics__(self, content: str) -> str:
+        """/metrics: BentoML's metrics, then readiness and the drift of every entry worker's recent rows."""
+        ready = await self.grader.ready()  # the drift is computed in a thread: the event loop keeps answering
+        return content + await anyio.to_thread.run_sync(exposition, self.grader.monitor, ready)
 
     @bentoml.api(route="/predict")
     async def predict(self, wine: Wine, /) -> Prediction:

@@ -6,6 +6,8 @@ from dataclasses import dataclass
 from typing import Any
 
 OURS, NO_BATCHING, NO_COALESCING, SEED = "ours", "ours-no-batching", "ours-no-coalescing", "seed"
+NO_DRIFT = "ours-no-drift"
+DRIFT_COST_CEILING = 0.05  # drift tracking may cost at most 5 % of the single-row throughput
 MLSERVER_PREFIX = "mlserver"
 MANY, ONE = 32, 1  # the clients the targets name
 SINGLE_ROUTES = ("/predict", "/predict_net")
@@ -112,6 +114,20 @@ def _batch_goals(runs: Runs) -> list[Goal]:
     return out
 
 
+def _drift_goals(runs: Runs) -> list[Goal]:
+    out = []
+    for route in SINGLE_ROUTES:
+        on, off = find(runs, OURS, route, MANY), find(runs, NO_DRIFT, route, MANY)
+        name = f"`{route}`, {MANY} clients: drift tracking on >= {1 - DRIFT_COST_CEILING:.0%} of its req/s off"
+        if on and off:
+            ratio = on["requests_per_s"] / off["requests_per_s"]
+            text = f"{on['requests_per_s']:,.0f} vs {off['requests_per_s']:,.0f} req/s ({ratio:.3f} x)"
+            out.append(Goal(name, text, ratio >= 1 - DRIFT_COST_CEILING))
+        else:
+            out.append(_missing(name))
+    return out
+
+
 def goals(results: dict[str, Any]) -> list[Goal]:
     """Every target of the issue, in the issue's order."""
     runs: Runs = results["runs"]
@@ -122,6 +138,7 @@ def goals(results: dict[str, Any]) -> list[Goal]:
     out += _throughput_goals(runs, results.get("mlserver"))
     out += _latency_goals(runs)
     out += _batch_goals(runs)
+    out += _drift_goals(runs)
     ours = results["targets"].get(OURS)
     name = f"all serving processes <= {RSS_CEILING_MB} MB RSS at peak"
     out.append(

@@ -129,6 +129,9 @@ def _ratios(results: dict[str, Any]) -> list[str]:
     lines += _ratio_table(
         results, goals.NO_COALESCING, "What coalescing brings: ours / ours with adaptive batching only", "Same run."
     )
+    lines += _ratio_table(
+        results, goals.NO_DRIFT, "What drift tracking costs: ours / ours with `WINE_DRIFT=false`", "Same run."
+    )
     return lines
 
 

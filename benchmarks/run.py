@@ -1,8 +1,9 @@
 """`make bench`: our service, its variants and its peers, each started, warmed up, measured and stopped in turn.
 
 One run on one machine, so that the figures compare: `bentoml serve service:WineQuality` (as served, then without
-adaptive batching, then without coalescing), the seed's Flask app rebuilt from its README, and Seldon MLServer
-serving the same scikit-learn model. Writes BENCHMARKS.md, BENCHMARKS.json and BENCHMARKS.png (see report.py).
+adaptive batching, without coalescing, without drift tracking), the seed's Flask app rebuilt from its README, and
+Seldon MLServer serving the same scikit-learn model. Writes BENCHMARKS.md, BENCHMARKS.json and BENCHMARKS.png
+(see report.py).
 """
 
 from __future__ import annotations
@@ -97,6 +98,13 @@ def plan(
             "ours, no coalescing",
             "the same with `WINE_COALESCE=false`: adaptive batching only",
             _ours({"WINE_COALESCE": "false"}),
+            single,
+        ),
+        Target(
+            goals.NO_DRIFT,
+            "ours, no drift tracking",
+            "the same with `WINE_DRIFT=false`: no window of recent rows, no drift gauges",
+            _ours({"WINE_DRIFT": "false"}),
             single,
         ),
         Target(
@@ -196,7 +204,7 @@ def _ints(text: str) -> tuple[int, ...]:
 
 
 def main() -> None:
-    names = [goals.OURS, goals.NO_BATCHING, goals.NO_COALESCING, goals.SEED, goals.MLSERVER_PREFIX]
+    names = [goals.OURS, goals.NO_BATCHING, goals.NO_COALESCING, goals.NO_DRIFT, goals.SEED, goals.MLSERVER_PREFIX]
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--seconds", type=int, default=15, help="length of each measured wrk run (default 15)")
     p.add_argument("--warmup", type=int, default=2, help="unrecorded warm-up per load of each target (default 2)")

@@ -23,12 +23,13 @@ class Regressor(Protocol):
 
 @dataclass(frozen=True)
 class CrossValidation:
-    """Per-fold metrics and the out-of-fold absolute residuals of a repeated K-fold run."""
+    """Per-fold metrics, and the out-of-fold absolute residuals and predictions, of a repeated K-fold run."""
 
     folds: int
     repeats: int
     per_fold: list[dict[str, float]]
     residuals: np.ndarray  # |y - prediction| of every row in every repeat, each from a model that did not see it
+    predictions: np.ndarray  # those predictions themselves, in the same order
 
     def summary(self) -> dict[str, dict[str, float]]:
         """Mean and standard deviation of each metric over the folds of all repeats."""
@@ -46,7 +47,7 @@ def cross_validate(
     make_model: Callable[[int], Regressor], x: np.ndarray, y: np.ndarray, folds: int, repeats: int, seed: int
 ) -> CrossValidation:
     """Fit a fresh model (seeded per fold) on each training fold and score it on the fold it did not see."""
-    per_fold, residuals = [], []
+    per_fold, residuals, predictions = [], [], []
     splitter = RepeatedKFold(n_splits=folds, n_repeats=repeats, random_state=seed)
     for i, (train, test) in enumerate(splitter.split(x)):
         model = make_model(seed + i)
@@ -54,7 +55,8 @@ def cross_validate(
         predicted = np.asarray(model.predict(x[test]), dtype=np.float64)
         per_fold.append(regression_metrics(y[test], predicted))
         residuals.append(np.abs(y[test] - predicted))
-    return CrossValidation(folds, repeats, per_fold, np.concatenate(residuals))
+        predictions.append(predicted)
+    return CrossValidation(folds, repeats, per_fold, np.concatenate(residuals), np.concatenate(predictions))
 
 
 def conformal_half_widths(residuals: np.ndarray, levels: tuple[float, ...] = INTERVAL_LEVELS) -> dict[str, float]:

@@ -30,6 +30,7 @@ from wine_quality.card import (
 from wine_quality.card import (
     OnnxForm as OnnxFormCard,
 )
+from wine_quality.drift import drift_reference
 from wine_quality.kinds import KINDS
 from wine_quality.pins import write_pin
 from wine_quality.provenance import git_commit, library_versions
@@ -149,6 +150,7 @@ def run(recipe: Recipe, args: argparse.Namespace) -> dict[str, Any]:
         onnx=onnx_card,
         versions=library_versions("bentoml", "numpy", "onnxruntime", *recipe.libraries),
         git_commit=git_commit(),
+        reference=drift_reference(split.x_train, cv.predictions),
     )
 
     def write_files(folder: Path) -> None:

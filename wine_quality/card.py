@@ -83,6 +83,23 @@ class OnnxForm(_Card):
     rows_checked: int
 
 
+class Distribution(_Card):
+    """Quantile bins of training values (wine_quality/drift.py): what recent values are compared with."""
+
+    edges: list[float] = Field(description="interior bin edges, increasing: bin i holds edges[i-1] <= x < edges[i]")
+    shares: list[float] = Field(description="share of the training values in each bin (one more bin than edges)")
+    quantiles: dict[str, float] = Field(description="level -> quantile of the training values")
+
+
+class DriftReference(_Card):
+    """The training distributions that live drift is measured against: each feature's, and the predicted grades'."""
+
+    rows: int = Field(description="training rows the feature bins were made from")
+    features: dict[str, Distribution]
+    predictions: int = Field(description="out-of-fold predictions the prediction bins were made from")
+    prediction: Distribution = Field(description="the cross-validation's out-of-fold predicted grades")
+
+
 class ModelCard(_Card):
     """Everything serving and people need to know about a saved model."""
 
@@ -99,3 +116,4 @@ class ModelCard(_Card):
     onnx: OnnxForm
     versions: dict[str, str] = Field(description="library versions at training")
     git_commit: str | None = None
+    reference: DriftReference = Field(description="training distributions, for drift monitoring")

@@ -17,6 +17,7 @@ import numpy as np
 from bentoml.exceptions import ServiceUnavailable
 
 from wine_quality.coalesce import Coalescer
+from wine_quality.monitoring import Monitor
 from wine_quality.payloads import BatchPrediction, Prediction, RowPrediction
 from wine_quality.served import ServedModel
 from wine_quality.settings import Settings
@@ -45,6 +46,8 @@ class Grader:
     def __init__(self, served: dict[str, ServedModel], services: dict[str, Any], settings: Settings) -> None:
         self.served, self.services, self.settings = served, services, settings
         self._coalescers: dict[str, Coalescer] = {}
+        # every graded row goes through grade(): the drift monitor sees all traffic, whatever the protocol
+        self.monitor = Monitor(served, settings) if settings.drift else None
 
     def _resilient(self, kind: str, endpoint: str) -> ModelCall:
         """The model service's endpoint, retried with backoff while its process is down, up to the request timeout."""
@@ -97,7 +100,10 @@ class Grader:
         served = self.served[kind]
         quality = np.asarray(await self._predict(kind, rows), dtype=np.float64)
         low, high = served.intervals(quality)
-        return Graded(served, quality, low, high, served.outside_training_range(rows))
+        outside = served.outside_training_range(rows)
+        if self.monitor is not None:
+            self.monitor.observe(kind, rows, quality, outside)
+        return Graded(served, quality, low, high, outside)
 
     async def one(self, kind: str, row: tuple[float, ...]) -> Prediction:
         """One wine's answer; concurrent single rows share a call to the model service."""

@@ -61,6 +61,15 @@ class Settings(BaseSettings):
         96, ge=1, description="units of work (a request, plus one per 32 KiB of body) in progress before 503"
     )
 
+    # Drift monitoring (wine_quality/monitoring.py): recent rows against the training distributions on /metrics.
+    drift: bool = Field(True, description="track drift of inputs and predictions (off only to measure its cost)")
+    drift_window: int = Field(
+        1000, ge=10, le=1_000_000, description="most recent rows per model the drift is measured over"
+    )
+    drift_max_age_s: float = Field(3600.0, gt=0, description="rows older than this leave the drift window")
+    drift_min_rows: int = Field(100, ge=1, description="fewer rows in the window: no drift figures yet")
+    monitor_log: bool = Field(False, description="also log every graded row with bentoml.monitor (files)")
+
     @model_validator(mode="before")
     @classmethod
     def _tags_from_environment(cls, data: Any) -> Any:

@@ -118,3 +118,16 @@ Requests/sec:   1000.50
 """
     figures = parse_wrk(out)
     assert figures == {"requests": 3000, "requests_per_s": 1000.5, "p50_ms": 0.812, "p99_ms": 1500.0, "failures": 7}
+
+
+def test_drift_tracking_is_judged_against_the_same_service_without_it() -> None:
+    """On at 96 % of off meets the 5 % ceiling; on at 94 % does not; unmeasured, it is not judged."""
+    results = _results()
+    assert _verdicts()["`/predict`, 32 clients: drift tracking on >= 95% of its req/s off"] is None
+    results["runs"] += [
+        _run(goals.NO_DRIFT, "/predict", 32, 2000 / 0.96, 10, 40),
+        _run(goals.NO_DRIFT, "/predict_net", 32, 1500 / 0.94, 12, 120),
+    ]
+    met = {g.name: g.met for g in goals.goals(results)}
+    assert met["`/predict`, 32 clients: drift tracking on >= 95% of its req/s off"] is True
+    assert met["`/predict_net`, 32 clients: drift tracking on >= 95% of its req/s off"] is False

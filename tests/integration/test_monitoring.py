@@ -1,0 +1,196 @@
+"""Drift monitoring of a real server with two entry workers: red wines, then white wines, then red wines again.
+
+The server is this module's own (its own BENTOML_HOME over the session's model store): no other test's traffic
+enters its drift window, and its Prometheus files are its own. The tests run in order, each on the window the
+previous one left.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+import numpy as np
+import pytest
+import yaml
+
+from tests.devserver import Server, start_server
+from tests.promtool import (
+    ALERTS,
+    PromtoolUnavailable,
+    dashboard_queries,
+    ensure_promtool,
+    exported_names,
+    metric_names,
+    promtool,
+    rule_queries,
+)
+from tests.traffic import feature_psi, private_home, sample_rows, samples, scrape, send_rows
+from train.data import RED, WHITE
+from wine_quality.monitoring import MONITOR_NAME
+from wine_quality.schema import FEATURE_NAMES
+
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
+WINDOW = 500
+# Not made by the service: Prometheus records `up` for every scrape it attempts.
+PROMETHEUS_OWN = {"up"}
+
+
+@dataclass
+class Monitored:
+    """The module's server, and every row it has graded with each model, in order."""
+
+    server: Server
+    logs: Path
+    sent: dict[str, list[np.ndarray]] = field(default_factory=lambda: {"sklearn": [], "torch": []})
+
+    def send(self, kind: str, rows: np.ndarray, batch: int = 1) -> None:
+        send_rows(self.server.url, kind, rows, batch)
+        self.sent[kind].append(rows)
+
+    def report(self) -> dict[str, object]:
+        answer = httpx.get(self.server.url + "/monitoring", timeout=30)
+        assert answer.status_code == 200, answer.text
+        data: dict[str, object] = answer.json()
+        return data
+
+
+@pytest.fixture(scope="module")
+def monitored(trained: dict[str, dict[str, object]], tmp_path_factory: pytest.TempPathFactory) -> Iterator[Monitored]:
+    work = tmp_path_factory.mktemp("drift-home")
+    logs = work / "monitor-logs"
+    env = {
+        "BENTOML_HOME": private_home(work),
+        "WINE_ENTRY_WORKERS": "2",
+        "WINE_DRIFT_WINDOW": str(WINDOW),
+        "WINE_ACCESS_LOG": "false",
+        "WINE_MONITOR_LOG": "true",
+        "BENTOML_CONFIG_OVERRIDES": json.dumps({"services": {"monitoring": {"options": {"log_path": str(logs)}}}}),
+    }
+    server = start_server(env=env, log_dir=work)
+    yield Monitored(server, logs)
+    server.stop()
+
+
+def _psi_alert_test(tmp_path: Path, psi: dict[tuple[str, ...], float], firing: list[tuple[str, ...]]) -> str:
+    """A promtool test: the scraped PSI values held for 15 minutes; the drift rule's expression must give `firing`."""
+    name = 'wine_feature_drift_psi{{feature="{}", model="{}"}}'.format
+    series = [{"series": name(f, m), "values": f"{v!r}x15"} for (f, m), v in psi.items()]
+    expected = [{"labels": name(f, m), "value": psi[f, m]} for f, m in firing]
+    test = {
+        "rule_files": [str(ALERTS)],
+        "evaluation_interval": "1m",
+        "tests": [
+            {
+                "interval": "1m",
+                "input_series": series,
+                "promql_expr_test": [
+                    {"expr": rule_queries()["WineFeatureDrift"], "eval_time": "12m", "exp_samples": expected}
+                ],
+            }
+        ],
+    }
+    path = tmp_path / "scraped.test.yml"
+    path.write_text(yaml.safe_dump(test, sort_keys=False))
+    try:
+        ensure_promtool()
+    except PromtoolUnavailable as exc:
+        pytest.skip(f"no promtool: {exc}")
+    done = promtool("test", "rules", str(path), cwd=tmp_path)
+    return done.stdout + done.stderr if done.returncode else ""
+
+
+def test_red_wines_keep_every_psi_low_and_both_workers_report_the_same(monitored: Monitored, tmp_path: Path) -> None:
+    """500 red rows (one per request, to the sklearn model; in batches to the torch model) keep every feature's
+    PSI below 0.1; the window holds rows from both entry workers, and every /metrics read gives the same figures."""
+    red = sample_rows(RED, WINDOW, seed=1)
+    monitored.send("sklearn", red)
+    monitored.send("torch", red, batch=25)
+    report = monitored.report()
+    models = report["models"]
+    assert isinstance(models, dict)
+    for kind in ("sklearn", "torch"):
+        assert models[kind]["rows"] == WINDOW
+        assert models[kind]["workers"] == 2  # the window is the service's, not one worker's share
+    reads = [scrape(monitored.server.url) for _ in range(6)]  # new connections: both workers answer some
+    figures = [samples(text, "wine_feature_drift_psi") for text in reads]
+    assert all(f == figures[0] for f in figures)
+    psi = figures[0]
+    assert {f for f, _ in psi} == set(FEATURE_NAMES) and {m for _, m in psi} == {"sklearn", "torch"}
+    assert max(psi.values()) < 0.1, psi
+    for kind in ("sklearn", "torch"):
+        for name in FEATURE_NAMES:
+            assert models[kind]["features"][name]["psi"] == pytest.approx(psi[name, kind])
+    assert samples(reads[0], "wine_drift_window_rows") == {("sklearn",): WINDOW, ("torch",): WINDOW}
+    assert samples(reads[0], "wine_ready") == {(): 1.0}
+    assert _psi_alert_test(tmp_path, psi, firing=[]) == ""  # the drift alert's expression stays quiet
+
+
+def test_white_wines_push_the_drift_above_the_alert_level(monitored: Monitored, tmp_path: Path) -> None:
+    """500 white rows sent to the sklearn model: total sulfur dioxide's and residual sugar's PSI rise above 0.25,
+    the drift rule's expression holds for them on the scraped values, the torch model's window is untouched, and
+    the out-of-range counters count every value outside the training range, summed over both workers."""
+    monitored.send("sklearn", sample_rows(WHITE, WINDOW, seed=2), batch=25)
+    text = scrape(monitored.server.url)
+    psi = samples(text, "wine_feature_drift_psi")
+    sklearn, torch = feature_psi(text, "sklearn"), feature_psi(text, "torch")
+    assert sklearn["total sulfur dioxide"] > 0.25 and sklearn["residual sugar"] > 0.25, sklearn
+    assert max(torch.values()) < 0.1, torch
+    grades = samples(text, "wine_prediction_drift_psi")
+    assert set(grades) == {("sklearn",), ("torch",)}
+    drifted = [(f, m) for (f, m), v in psi.items() if v > 0.25]
+    assert ("total sulfur dioxide", "sklearn") in drifted
+    assert _psi_alert_test(tmp_path, psi, firing=drifted) == ""
+
+    ranges = httpx.get(monitored.server.url + "/models").json()["models"]["sklearn"]["feature_ranges"]
+    graded = np.concatenate(monitored.sent["sklearn"])
+    counted = samples(text, "wine_outside_training_range_total")
+    for i, name in enumerate(FEATURE_NAMES):
+        low, high = ranges[name]
+        expected = int(np.sum((graded[:, i] < low) | (graded[:, i] > high)))
+        assert counted[name, "sklearn"] == expected, name
+    assert counted["residual sugar", "sklearn"] > 0
+    report = monitored.report()["models"]["sklearn"]  # type: ignore[index]
+    so2 = report["features"]["total sulfur dioxide"]
+    assert so2["recent_quantiles"]["0.5"] > 2 * so2["training_quantiles"]["0.5"]  # white wines hold far more SO2
+
+
+def test_the_window_forgets(monitored: Monitored) -> None:
+    """After another 500 red rows the white ones have left the window: every feature's PSI is back below 0.1."""
+    monitored.send("sklearn", sample_rows(RED, WINDOW, seed=3), batch=20)
+    sklearn = feature_psi(scrape(monitored.server.url), "sklearn")
+    assert max(sklearn.values()) < 0.1, sklearn
+
+
+def test_every_graded_row_is_logged_with_bentoml_monitor(monitored: Monitored) -> None:
+    """WINE_MONITOR_LOG=true: one JSON record per graded row, with its model, 11 features and grade, in BentoML's
+    files (one per entry worker)."""
+    files = sorted((monitored.logs / MONITOR_NAME / "data").glob("data.*.log"))
+    records = [json.loads(line) for f in files for line in f.read_text().splitlines() if line]
+    for kind, sent in monitored.sent.items():
+        graded = np.concatenate(sent)
+        logged = [r for r in records if r["model"] == kind]
+        assert len(logged) == len(graded), kind
+        assert sorted(r["alcohol"] for r in logged) == sorted(graded[:, -1].tolist()), kind
+    assert set(FEATURE_NAMES) | {"model", "quality", "timestamp", "request_id"} <= set(records[0])
+    assert all(0 <= r["quality"] <= 10 for r in records)
+
+
+def test_the_dashboard_and_the_alerts_read_only_metrics_the_service_exports(monitored: Monitored) -> None:
+    """Every metric name in the Grafana dashboard's and the alert rules' queries is on the real /metrics."""
+    exported = exported_names(scrape(monitored.server.url))
+    queries = {**rule_queries(), **dashboard_queries()}
+    missing = {title: metric_names(q) - exported - PROMETHEUS_OWN for title, q in queries.items()}
+    assert {title: names for title, names in missing.items() if names} == {}
+    assert "bentoml_service_adaptive_batch_size_bucket" in exported
+
+
+def test_monitoring_is_in_the_openapi_document(monitored: Monitored) -> None:
+    """GET /monitoring is documented with its response schema."""
+    doc = httpx.get(monitored.server.url + "/docs.json").json()
+    ok = doc["paths"]["/monitoring"]["get"]["responses"]["200"]["content"]["application/json"]["schema"]
+    assert ok["$ref"].endswith("/MonitoringReport")
+    assert "ModelDrift" in doc["components"]["schemas"]
