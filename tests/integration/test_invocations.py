@@ -101,7 +101,7 @@ REFUSED: list[tuple[Any, str]] = [
     ({"instances": [EXAMPLE], "inputs": [EXAMPLE]}, "send exactly one of dataframe_split, dataframe_records"),
     ({"data": [ROW]}, "data: Extra inputs are not permitted"),
     ({"instances": [EXAMPLE], "params": {"k": 1}}, "params: these models take no parameters"),
-    ({"instances": []}, "0 rows: send 1 to 10000"),
+    ({"instances": []}, "instances: List should have at least 1 item"),
 ]
 
 

@@ -17,7 +17,6 @@ import pydantic_core
 from fastapi import APIRouter, Query, Request, Response
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, StrictFloat, StrictInt, StrictStr, ValidationError, WithJsonSchema
-from pydantic.json_schema import SkipJsonSchema
 
 from wine_quality.kinds import KINDS
 from wine_quality.protocols.base import (
@@ -79,11 +78,11 @@ class ScoringRequest(BaseModel):
             "example": {"dataframe_split": {"columns": list(EXAMPLE), "data": [list(EXAMPLE.values())]}},
         },
     )
-    # each may be left out but is never null (the schema says so: a null is answered 400 like any wrong type)
-    dataframe_split: SplitFrame | SkipJsonSchema[None] = None
-    dataframe_records: Rows | SkipJsonSchema[None] = Field(None, description="one object per row, keyed by column name")
-    instances: Table | SkipJsonSchema[None] = Field(None, description="rows as objects, or an object of columns")
-    inputs: Table | SkipJsonSchema[None] = Field(None, description="an object of columns, or rows as objects")
+    # each may be left out (default None) but is never null: a JSON null is refused like any other wrong type
+    dataframe_split: SplitFrame = Field(None)  # type: ignore[assignment]
+    dataframe_records: Rows = Field(None, description="one object per row, keyed by column name")  # type: ignore[arg-type]
+    instances: Table = Field(None, description="rows as objects, or an object of columns")  # type: ignore[assignment]
+    inputs: Table = Field(None, description="an object of columns, or rows as objects")  # type: ignore[assignment]
     params: dict[str, Any] | None = None
 
 
