@@ -13,7 +13,8 @@ JSON_ROUTES = frozenset({"/predict"})
 
 
 class App:
-    """The service behind the guard: answers 200 after reading the body, or waits for `release` first."""
+    """The service behind the guard: answers 200 after reading the body; with `hold`, predictions first wait for
+    `release` (probes never wait)."""
 
     def __init__(self) -> None:
         self.bodies: list[bytes] = []
@@ -28,7 +29,7 @@ class App:
             if not message.get("more_body"):
                 break
         self.bodies.append(body)
-        if self.hold:
+        if self.hold and scope["path"] == "/predict":
             await self.release.wait()
         await send({"type": "http.response.start", "status": 200, "headers": []})
         await send({"type": "http.response.body", "body": b"{}"})
@@ -148,5 +149,5 @@ def test_work_beyond_the_limit_is_shed_with_retry_after_and_admitted_again_after
         return shed, headers.get("retry-after"), probe, in_use, after, g.work
 
     assert asyncio.run(run()) == (503, "1", 200, 4, 200, 0)
-    heavy = guard(App(), max_work=10)
+    heavy = guard(App(), max_work=10, max_body=200_000)
     assert asyncio.run(call(heavy, "/predict", b"x" * (3 * 32 * 1024)))[0] == 200 and heavy.work == 0
