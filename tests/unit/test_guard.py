@@ -149,5 +149,23 @@ def test_work_beyond_the_limit_is_shed_with_retry_after_and_admitted_again_after
         return shed, headers.get("retry-after"), probe, in_use, after, g.work
 
     assert asyncio.run(run()) == (503, "1", 200, 4, 200, 0)
-    heavy = guard(App(), max_work=10, max_body=200_000)
-    assert asyncio.run(call(heavy, "/predict", b"x" * (3 * 32 * 1024)))[0] == 200 and heavy.work == 0
+
+
+def test_a_large_body_weighs_more_than_a_small_one() -> None:
+    """With 4 units allowed and one small request held, a 96 KiB body (1 + 3 units) is shed, a small one is not."""
+    app = App()
+    app.hold = True
+    g = guard(app, max_work=4, max_body=200_000)
+
+    async def run() -> tuple[int, int, int]:
+        held = asyncio.create_task(call(g, "/predict"))
+        await asyncio.sleep(0.01)
+        heavy = (await call(g, "/predict", b"x" * (3 * 32 * 1024)))[0]
+        light = asyncio.create_task(call(g, "/predict"))
+        await asyncio.sleep(0.01)
+        in_use = g.work
+        app.release.set()
+        await asyncio.gather(held, light)
+        return heavy, in_use, light.result()[0]
+
+    assert asyncio.run(run()) == (503, 2, 200)
