@@ -48,6 +48,23 @@ class Server:
                 self.process.wait()
 
 
+def home_of_its_own(home: str) -> str:
+    """A BENTOML_HOME that sees `home`'s models and bentos but keeps its own runtime files.
+
+    Every `bentoml serve` empties $BENTOML_HOME/prometheus_multiproc_dir as it starts: servers that share a home
+    wipe each other's metrics (and drift windows). The folder is removed with the temporary directory at exit.
+    """
+    import atexit
+    import shutil
+
+    own = Path(tempfile.mkdtemp(prefix="bentoml-home-"))
+    atexit.register(shutil.rmtree, own, ignore_errors=True)
+    for store in ("models", "bentos"):
+        (Path(home) / store).mkdir(parents=True, exist_ok=True)
+        (own / store).symlink_to(Path(home) / store)
+    return str(own)
+
+
 def start_server(
     target: str = "service:WineQuality",
     env: dict[str, str] | None = None,
@@ -62,11 +79,13 @@ def start_server(
     fd, name = tempfile.mkstemp(prefix="bentoml-serve-", suffix=".log", dir=log_dir)
     log = Path(name)
     bentoml = str(Path(sys.executable).with_name("bentoml"))
+    environment = {**os.environ, **(env or {})}
+    environment["BENTOML_HOME"] = home_of_its_own(environment.get("BENTOML_HOME", str(Path.home() / "bentoml")))
     started = time.monotonic()
     process = subprocess.Popen(
         [bentoml, "serve", target, "--host", "127.0.0.1", "--port", str(port)],
         cwd=PROJECT_ROOT,
-        env={**os.environ, **(env or {})},
+        env=environment,
         stdout=fd,
         stderr=subprocess.STDOUT,
         start_new_session=True,

@@ -284,29 +284,18 @@ def serve_bento(
         server.stop()
 
 
-def home_sharing_stores(tmp_path: Path) -> str:
-    """A BENTOML_HOME that sees the session's bentos and models but keeps its own runtime files: every
-    `bentoml serve` empties $BENTOML_HOME/prometheus_multiproc_dir as it starts, which would wipe the metrics of the
-    session's server (other tests read them)."""
-    home = tmp_path / "bentoml-home"
-    home.mkdir()
-    for store in ("bentos", "models"):
-        (home / store).symlink_to(Path(os.environ["BENTOML_HOME"], store))
-    return str(home)
-
-
 def test_built_bento_answers_exactly_as_the_source(
     bento_tag: str, source_answers: dict[str, object], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
-    env = {"BENTOML_HOME": home_sharing_stores(tmp_path)}
-    assert serve_bento(bento_tag, monkeypatch, tmp_path, env=env) == source_answers
+    """`bentoml serve <bento tag>`: the built bento's own code, pins and models answer as the source does."""
+    assert serve_bento(bento_tag, monkeypatch, tmp_path) == source_answers
 
 
 def test_exported_bento_answers_the_same_from_another_store(
     bento_tag: str, source_answers: dict[str, object], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     """`bentoml export` packs the pinned models; imported into an empty store (its own BENTOML_HOME, see
-    home_sharing_stores) it serves the same answers."""
+    start_server) it serves the same answers."""
     archive = tmp_path / "wine-quality.bento"
     other_home = tmp_path / "other-bentoml-home"
     env = {"BENTOML_HOME": str(other_home)}
