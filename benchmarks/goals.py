@@ -52,6 +52,17 @@ def _missing(name: str) -> Goal:
     return Goal(name, "not measured in this run", None)
 
 
+def _ratio(name: str, ours: dict[str, Any] | None, theirs: dict[str, Any] | None, key: str, at_least: float) -> Goal:
+    """Ours against a peer on one figure: requests/s at least `at_least` times theirs (or, for a latency,
+    at most 1/`at_least` of it)."""
+    if not (ours and theirs):
+        return _missing(name)
+    ratio = ours[key] / theirs[key]
+    unit = "req/s" if key == "requests_per_s" else "ms"
+    text = f"{ours[key]:,.1f} vs {theirs[key]:,.1f} {unit} ({ratio:.2f} x)"
+    return Goal(name, text, ratio >= at_least if unit == "req/s" else ratio <= 1 / at_least)
+
+
 def _throughput_goals(runs: Runs, mlserver: str | None) -> list[Goal]:
     out = []
     ml = single_row(runs, mlserver, MANY) if mlserver else None
@@ -59,26 +70,11 @@ def _throughput_goals(runs: Runs, mlserver: str | None) -> list[Goal]:
     for route in SINGLE_ROUTES:
         ours = find(runs, OURS, route, MANY)
         model = "same extra-trees model" if route == "/predict" else "MLServer serves only the extra-trees model here"
-        name = f"`{route}`, {MANY} clients: >= MLServer's req/s ({model})"
-        if ours and ml:
-            ratio = ours["requests_per_s"] / ml["requests_per_s"]
-            text = f"{ours['requests_per_s']:,.0f} vs {ml['requests_per_s']:,.0f} req/s ({ratio:.2f} x)"
-            out.append(Goal(name, text, ratio >= 1))
-        else:
-            out.append(_missing(name))
-        name = f"`{route}`, {MANY} clients: >= 3 x the seed's `/predict` req/s"
-        if ours and seed:
-            ratio = ours["requests_per_s"] / seed["requests_per_s"]
-            text = f"{ours['requests_per_s']:,.0f} vs {seed['requests_per_s']:,.0f} req/s ({ratio:.2f} x)"
-            out.append(Goal(name, text, ratio >= 3))
-        else:
-            out.append(_missing(name))
-        name = f"`{route}`, {MANY} clients: p99 <= half the seed's `/predict` p99"
-        if ours and seed:
-            text = f"{ours['p99_ms']:.1f} vs {seed['p99_ms']:.1f} ms ({ours['p99_ms'] / seed['p99_ms']:.2f} x)"
-            out.append(Goal(name, text, ours["p99_ms"] <= seed["p99_ms"] / 2))
-        else:
-            out.append(_missing(name))
+        out.append(_ratio(f"`{route}`, {MANY} clients: >= MLServer's req/s ({model})", ours, ml, "requests_per_s", 1))
+        out.append(
+            _ratio(f"`{route}`, {MANY} clients: >= 3 x the seed's `/predict` req/s", ours, seed, "requests_per_s", 3)
+        )
+        out.append(_ratio(f"`{route}`, {MANY} clients: p99 <= half the seed's `/predict` p99", ours, seed, "p99_ms", 2))
         name = f"`{route}`, {MANY} clients: 0 failed"
         out.append(Goal(name, f"{ours['failures']} failed", ours["failures"] == 0) if ours else _missing(name))
     return out
