@@ -9,7 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field, create_model, field_validator
 from typing_extensions import TypedDict  # pydantic needs this one before Python 3.12
 
 from wine_quality.kinds import KINDS
-from wine_quality.schema import EXAMPLE, FEATURE_NAMES, Wine, WineRow
+from wine_quality.schema import EXAMPLE, FEATURE_NAMES, ROWS_CHECK, Wine, WineRow
 from wine_quality.served import ServedModelInfo
 
 
@@ -126,7 +126,7 @@ def batch_request(max_rows: int) -> type[BatchRequestBase]:
             Field(None, description="the 11 feature names in schema order, with `data`"),
         ),
         "data": (
-            Annotated[list[WineRow], limit],
+            Annotated[list[WineRow], limit, ROWS_CHECK],
             Field(None, description=f"1 to {max_rows} rows of the 11 measurements, in `columns` order"),
         ),
     }

@@ -160,7 +160,7 @@ def test_batch_errors_name_the_row_and_field(client: httpx.Client) -> None:
     answer = client.post("/predict_batch", json={"model": "torch", "columns": list(FEATURE_NAMES), "data": data})
     assert answer.status_code == 400
     assert [(e["loc"], e["msg"]) for e in answer.json()["detail"]] == [
-        (["data", 2], "pH: Input should be greater than or equal to 0")
+        (["data"], "row 2, pH: Input should be greater than or equal to 0")
     ]
     shuffled = {"model": "torch", "columns": list(FEATURE_NAMES)[::-1], "data": data[:2]}
     answer = client.post("/predict_batch", json=shuffled)
