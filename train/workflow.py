@@ -1,6 +1,8 @@
 """What every training script shares: its options, and load -> split -> cross-validate -> fit -> export -> save -> pin.
 
-A training script describes its model kind as a `Recipe`; `run` does the rest the same way for every kind.
+A training script describes its model kind as a `Recipe`; `run` does the rest the same way for every kind. The
+figures come from the training rows (cross-validation) and the held-out rows (a model fitted on the training rows);
+the saved model is then fitted on every unique row, unless --holdout-fit keeps the one the held-out rows scored.
 """
 
 from __future__ import annotations
@@ -66,6 +68,11 @@ def parser(kind: str, description: str, cv_repeats: int) -> argparse.ArgumentPar
     p.add_argument("--cv-folds", type=int, default=5, help="cross-validation folds on the training rows (default 5)")
     p.add_argument("--cv-repeats", type=int, default=cv_repeats, help="cross-validation repeats (default %(default)s)")
     p.add_argument(
+        "--holdout-fit",
+        action="store_true",
+        help="save the model fitted on the training rows only (default: refit on all rows once it is scored)",
+    )
+    p.add_argument(
         "--no-pin",
         action="store_true",
         help="save without making this the served version (the pin file is left as it is)",
@@ -92,10 +99,9 @@ def _held_out(split: Split, predicted: np.ndarray, half_widths: dict[str, float]
     return HeldOutMetrics(**regression_metrics(split.y_test, predicted), coverage=coverage)
 
 
-def _onnx_card(recipe: Recipe, model: Any, split: Split) -> tuple[OnnxForm, OnnxFormCard]:
+def _onnx_card(recipe: Recipe, model: Any, every_row: np.ndarray) -> tuple[OnnxForm, OnnxFormCard]:
     """The ONNX form, checked against the native model on every distinct row of the training file."""
     form = recipe.to_onnx(model)
-    every_row = np.concatenate([split.x_train, split.x_test])
     try:
         diff = check_parity(model.predict, form, every_row)
     except ParityError as exc:
@@ -112,24 +118,38 @@ def _onnx_card(recipe: Recipe, model: Any, split: Split) -> tuple[OnnxForm, Onnx
     return form, card
 
 
+def final_fit(recipe: Recipe, split: Split, seed: int, holdout: Any, holdout_fit: bool) -> tuple[Any, np.ndarray]:
+    """The model to save and the rows it saw: a fresh one fitted on every unique row, or the held-out model itself."""
+    if holdout_fit:
+        return holdout, split.x_train
+    every_x, every_y = np.concatenate([split.x_train, split.x_test]), np.concatenate([split.y_train, split.y_test])
+    model = recipe.make_model(seed)
+    model.fit(every_x, every_y)
+    return model, every_x
+
+
 def run(recipe: Recipe, args: argparse.Namespace) -> dict[str, Any]:
-    """Cross-validate on the training rows, fit, score on the held-out rows, export, save, pin; print JSON.
+    """Cross-validate on the training rows, fit, score on the held-out rows, refit on all rows, export, save, pin.
 
     The out-of-fold residuals of the cross-validation calibrate the prediction intervals (cross-conformal): each
     residual comes from a model that did not see that row. Their coverage is then measured on the held-out rows.
+    Every figure is of models that did not see the rows they were scored on; the saved model, refitted on all
+    rows with the same settings and seed, has no held-out rows left and is only checked for ONNX parity.
     """
     split, sha = load_split(args)
     cv = cross_validate(recipe.make_model, split.x_train, split.y_train, args.cv_folds, args.cv_repeats, args.seed)
-    model = recipe.make_model(args.seed)
-    model.fit(split.x_train, split.y_train)
+    holdout = recipe.make_model(args.seed)
+    holdout.fit(split.x_train, split.y_train)
+    held_out = np.asarray(holdout.predict(split.x_test), dtype=np.float64)
     half_widths = conformal_half_widths(cv.residuals)
-    form, onnx_card = _onnx_card(recipe, model, split)
+    model, fitted = final_fit(recipe, split, args.seed, holdout, args.holdout_fit)
+    form, onnx_card = _onnx_card(recipe, model, np.concatenate([split.x_train, split.x_test]))
     registered = KINDS[recipe.kind]
     card = ModelCard(
         kind=recipe.kind,
         estimator=recipe.estimator,
         features=list(FEATURE_NAMES),
-        metrics=_held_out(split, np.asarray(model.predict(split.x_test), dtype=np.float64), half_widths),
+        metrics=_held_out(split, held_out, half_widths),
         cv_metrics=CrossValidatedMetrics(folds=cv.folds, repeats=cv.repeats, **cv.summary()),
         interval=IntervalCalibration(method=INTERVAL_METHOD.format(folds=cv.folds), half_width=half_widths),
         hyperparameters={**recipe.hyperparameters(model), "seed": args.seed, "test_size": args.test_size},
@@ -140,10 +160,12 @@ def run(recipe: Recipe, args: argparse.Namespace) -> dict[str, Any]:
             rows_unique=split.rows_unique,
             rows_train=len(split.y_train),
             rows_test=len(split.y_test),
+            fitted_on="train" if args.holdout_fit else "all",
+            rows_fitted=len(fitted),
         ),
         feature_ranges={
             name: (float(lo), float(hi))
-            for name, lo, hi in zip(FEATURE_NAMES, split.x_train.min(axis=0), split.x_train.max(axis=0), strict=True)
+            for name, lo, hi in zip(FEATURE_NAMES, fitted.min(axis=0), fitted.max(axis=0), strict=True)
         },
         native_file=registered.native_file,
         onnx=onnx_card,

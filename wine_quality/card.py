@@ -68,8 +68,12 @@ class TrainingData(_Card):
     sha256: str
     rows: int = Field(description="rows in the file")
     rows_unique: int = Field(description="rows after removing exact duplicates")
-    rows_train: int
-    rows_test: int
+    rows_train: int = Field(description="rows the cross-validation and the held-out model were fitted on")
+    rows_test: int = Field(description="held-out rows, scored by the model fitted on the training rows only")
+    fitted_on: Literal["all", "train"] = Field(
+        description="rows the saved model was fitted on: all unique rows (the default), or the training rows only"
+    )
+    rows_fitted: int = Field(description="how many rows the saved model saw")
 
 
 class OnnxForm(_Card):
@@ -89,12 +93,17 @@ class ModelCard(_Card):
     kind: str
     estimator: str = Field(description="what predicts, e.g. extra_trees or mlp")
     features: list[str] = Field(description="the input features, in the order the model takes them")
-    metrics: HeldOutMetrics
-    cv_metrics: CrossValidatedMetrics
+    metrics: HeldOutMetrics = Field(
+        description="on the held-out rows, of a model fitted on the training rows only (the same settings and seed as "
+        "the saved one, which data.fitted_on says may have seen every row)"
+    )
+    cv_metrics: CrossValidatedMetrics = Field(description="repeated K-fold cross-validation of the training rows")
     interval: IntervalCalibration
     hyperparameters: dict[str, str | int | float | bool | list[int]]
     data: TrainingData
-    feature_ranges: dict[str, tuple[float, float]] = Field(description="min and max of each feature in training")
+    feature_ranges: dict[str, tuple[float, float]] = Field(
+        description="min and max of each feature over the rows the saved model was fitted on"
+    )
     native_file: str
     onnx: OnnxForm
     versions: dict[str, str] = Field(description="library versions at training")
