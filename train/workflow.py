@@ -55,6 +55,10 @@ class Recipe:
     write_native: Callable[[Any, Path], None]  # fitted model, file -> the native form saved
     to_onnx: Callable[[Any], OnnxForm]  # fitted model -> its ONNX form
     libraries: tuple[str, ...]  # recorded in the card's versions
+    # fitted model -> what its ONNX form must reproduce (a regressor's grades; a classifier's probabilities)
+    native_output: Callable[[Any], Callable[[np.ndarray], np.ndarray]] = lambda model: model.predict
+    # (model fitted on the training rows, split) -> more fields of the card (a classifier's figures)
+    describe: Callable[[Any, Split], dict[str, Any]] | None = None
 
 
 def parser(kind: str, description: str, cv_repeats: int) -> argparse.ArgumentParser:
@@ -103,7 +107,7 @@ def _onnx_card(recipe: Recipe, model: Any, every_row: np.ndarray) -> tuple[OnnxF
     """The ONNX form, checked against the native model on every distinct row of the training file."""
     form = recipe.to_onnx(model)
     try:
-        diff = check_parity(model.predict, form, every_row)
+        diff = check_parity(recipe.native_output(model), form, every_row)
     except ParityError as exc:
         sys.exit(f"error: {exc}")
     opset = {entry.domain or "ai.onnx": entry.version for entry in form.model.opset_import}
@@ -171,6 +175,7 @@ def run(recipe: Recipe, args: argparse.Namespace) -> dict[str, Any]:
         onnx=onnx_card,
         versions=library_versions("bentoml", "numpy", "onnxruntime", *recipe.libraries),
         git_commit=git_commit(),
+        **(recipe.describe(holdout, split) if recipe.describe else {}),
     )
 
     def write_files(folder: Path) -> None:
@@ -183,6 +188,10 @@ def run(recipe: Recipe, args: argparse.Namespace) -> dict[str, Any]:
         write_pin(get_settings().model_pins, recipe.kind, tag)
     if args.track:
         track_training(card, tag, pinned)
-    result = {"tag": tag, "pinned": pinned, **card.model_dump(mode="json", include={"metrics", "cv_metrics", "onnx"})}
+    result = {
+        "tag": tag,
+        "pinned": pinned,
+        **card.model_dump(mode="json", include={"metrics", "cv_metrics", "onnx", "classification"}, exclude_none=True),
+    }
     print(json.dumps(result, indent=2))
     return result

@@ -87,6 +87,25 @@ class OnnxForm(_Card):
     rows_checked: int
 
 
+class ProbabilityMetrics(_Card):
+    """How well a distribution over grades fits the true grades of wines it did not see."""
+
+    brier: float = Field(description="multi-class Brier score: mean over wines of Σ_grade (p − [true grade])², 0 best")
+    brier_good: float = Field(description="Brier score of the probability of a good wine (grade ≥ the threshold)")
+    accuracy: float = Field(description="share of wines whose most probable grade is the true one")
+
+
+class Classification(_Card):
+    """What a classifier answers, and how its probabilities score on the held-out rows beside simple baselines."""
+
+    classes: list[int] = Field(description="the grades it gives a probability for: those seen in training")
+    good_threshold: int = Field(description="a wine is good at this grade or above")
+    calibration: str
+    held_out: ProbabilityMetrics = Field(description="of the model fitted on the training rows only")
+    majority_baseline: ProbabilityMetrics = Field(description="certainty of the training rows' most common grade")
+    prior_baseline: ProbabilityMetrics = Field(description="the training rows' grade frequencies for every wine")
+
+
 class ModelCard(_Card):
     """Everything serving and people need to know about a saved model."""
 
@@ -108,3 +127,6 @@ class ModelCard(_Card):
     onnx: OnnxForm
     versions: dict[str, str] = Field(description="library versions at training")
     git_commit: str | None = None
+    classification: Classification | None = Field(
+        None, description="a classifier's grades and probability figures (its metrics above are of its expected grade)"
+    )

@@ -12,7 +12,7 @@ from pydantic import Field
 from wine_quality.card import ModelCard, level_key
 from wine_quality.kinds import KINDS
 from wine_quality.pins import pinned_tag
-from wine_quality.runtimes import Predictor, Runtime, clipped, load_onnx
+from wine_quality.runtimes import Predictor, Runtime, as_double, clipped, load_onnx
 from wine_quality.schema import FEATURE_NAMES, TARGET_HIGH, TARGET_LOW
 from wine_quality.settings import Settings
 from wine_quality.store import ModelStoreError, find_stored, read_card
@@ -70,12 +70,14 @@ class ServedModel:
         )
 
     def predictor(self, threads: int) -> Predictor:
-        """Load the model into the runtime this service uses: grades on the 0-10 scale for rows of raw features."""
-        if self.runtime == "onnx":
-            return clipped(load_onnx(self.path, threads))
+        """Load the model into the runtime this service uses: for rows of raw features, a regressor's grades on the
+        0-10 scale, or a classifier's probabilities (a column per grade of its card)."""
         kind = KINDS[self.kind]
+        output = clipped if kind.task == "regression" else as_double
+        if self.runtime == "onnx":
+            return output(load_onnx(self.path, threads))
         try:
-            return clipped(kind.load_native(self.path / self.card.native_file, threads))
+            return output(kind.load_native(self.path / self.card.native_file, threads))
         except ImportError as exc:
             raise ModelStoreError(
                 f"WINE_RUNTIME=native needs {', '.join(kind.native_packages)} for the {self.kind} model, and this "

@@ -193,7 +193,7 @@ def test_models_endpoint_describes_the_served_versions(
     head = client.head("/models")
     assert head.status_code == 200 and head.content == b""
     models = answer.json()["models"]
-    assert set(models) == {"sklearn", "torch"}
+    assert set(models) == {"sklearn", "torch", "classifier"}
     for kind, info in models.items():
         assert info["tag"] == trained[kind]["tag"]
         assert info["metrics"] == trained[kind]["metrics"]
@@ -256,13 +256,15 @@ def _libraries_loaded(server: Server) -> dict[str, set[str]]:
 
 
 def test_the_onnx_runtime_serves_without_torch_or_scikit_learn(server: Server, client: httpx.Client) -> None:
-    """By default no serving process loads torch or scikit-learn: ONNX Runtime predicts for both models."""
+    """By default no serving process loads torch or scikit-learn: ONNX Runtime predicts for every model."""
     client.post("/predict_net", json=EXAMPLE)
     client.post("/predict", json=EXAMPLE)
+    client.post("/classify", json=EXAMPLE)
     assert _libraries_loaded(server) == {
         "wine_quality": set(),
         "wine_quality_sklearn": set(),
         "wine_quality_torch": set(),
+        "wine_quality_classifier": set(),
     }
 
 
@@ -284,6 +286,11 @@ def test_the_native_runtime_answers_like_the_onnx_one(
                 assert got == want if kind == "sklearn" else got == pytest.approx(want, abs=1e-4)
             assert other.get("/models").json()["models"]["torch"]["runtime"] == "native"
         loaded = _libraries_loaded(native)
-        assert loaded == {"wine_quality": set(), "wine_quality_sklearn": {"sklearn"}, "wine_quality_torch": {"torch"}}
+        assert loaded == {
+            "wine_quality": set(),
+            "wine_quality_sklearn": {"sklearn"},
+            "wine_quality_torch": {"torch"},
+            "wine_quality_classifier": {"sklearn"},
+        }
     finally:
         native.stop()

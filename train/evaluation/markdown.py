@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from train.evaluation import model_sections, paper_sections
+from train.evaluation.classification_report import classifier_section
 
 if TYPE_CHECKING:
     from train.evaluation.report import Report
@@ -22,6 +23,9 @@ def render(report: Report, plots: dict[str, str]) -> str:
             *model_sections.searches(report),
             *model_sections.intervals(report, plots),
             *model_sections.plots_and_curves(report, plots),
+            *classifier_section(
+                report.evaluation.classifiers, report.plan.folds, report.plan.repeats, plots.get("reliability")
+            ),
             *protocol_differences(report),
             *model_sections.recommended(report),
             *versions(report),

@@ -8,6 +8,7 @@ import numpy as np
 from matplotlib import colormaps
 from matplotlib.figure import Figure
 
+from train.evaluation.classification_report import draw_reliability
 from train.evaluation.results import ByModel, Evaluation, LearningCurve
 from train.evaluation.verdicts import shown_models
 from wine_quality.card import INTERVAL_LEVELS
@@ -27,6 +28,9 @@ def draw_plots(out: Path, evaluation: Evaluation) -> dict[str, str]:
     for name, fig in drawn.items():
         files[name] = f"{name}.png"
         fig.savefig(out / files[name], dpi=110)
+    reliability = draw_reliability(out, evaluation.classifiers)
+    if reliability:
+        files["reliability"] = reliability
     return files
 
 

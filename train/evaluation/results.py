@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
-from typing import Any
+from dataclasses import asdict, dataclass, field
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from train.evaluation.candidates import Kind, Params, params_key
 from train.network import NetConfig
+
+if TYPE_CHECKING:
+    from train.evaluation.classification import ClassifierResult
 
 METRICS = ("r2", "mae", "rmse", "within_0_25", "within_0_5", "within_1_0")
 Json = dict[str, Any]
@@ -159,6 +162,7 @@ class Evaluation:
     recommended_figures: ByModel  # the recommended settings, fixed, on the same outer folds
     duplicates_kept: ByModel  # the paper's protocol, settings fixed to the nested search's modal choice
     curves: dict[str, dict[str, LearningCurve]]  # data set -> which setting ("recommended", ...) -> curve
+    classifiers: dict[str, ClassifierResult] = field(default_factory=dict)  # data set -> the grade classifier
 
     @property
     def datasets(self) -> list[str]:
