@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from train.crossval import Regressor, conformal_half_widths, cross_validate, share_covered
+from train.crossval import Regressor, conformal_half_widths, cross_validate, grade_ranges, share_spanned
 from train.data import RED, DataError, Split, file_sha256, load_wines, split_wines
 from train.metrics import regression_metrics
 from train.onnx_export import TOLERANCE, OnnxForm, ParityError, check_parity
@@ -40,7 +40,11 @@ from wine_quality.schema import FEATURE_NAMES
 from wine_quality.settings import get_settings
 from wine_quality.store import save_model
 
-INTERVAL_METHOD = "cross-conformal: out-of-fold absolute residuals of a {folds}-fold CV on the training rows"
+INTERVAL_METHOD = (
+    "label-conditional cross-conformal: for each grade, the central share of (grade - out-of-fold prediction) over "
+    "the training rows of that grade in a {folds}-fold CV ({repeats} repeat(s)); a wine's interval spans the grades "
+    "whose range holds its prediction"
+)
 Hyperparameters = dict[str, str | int | float | bool | list[int]]
 
 
@@ -98,9 +102,12 @@ def load_split(args: argparse.Namespace) -> tuple[Split, str]:
     return split_wines(frame, args.test_size, args.seed), file_sha256(args.data)
 
 
-def _held_out(split: Split, predicted: np.ndarray, half_widths: dict[str, float]) -> HeldOutMetrics:
-    coverage = {level: share_covered(split.y_test, predicted, width) for level, width in half_widths.items()}
-    return HeldOutMetrics(**regression_metrics(split.y_test, predicted), coverage=coverage)
+def _held_out(split: Split, predicted: np.ndarray, interval: IntervalCalibration) -> HeldOutMetrics:
+    assert interval.by_grade is not None
+    measured = {level: share_spanned(split.y_test, predicted, ranges) for level, ranges in interval.by_grade.items()}
+    coverage = {level: share for level, (share, _) in measured.items()}
+    width = {level: mean_width for level, (_, mean_width) in measured.items()}
+    return HeldOutMetrics(**regression_metrics(split.y_test, predicted), coverage=coverage, width=width)
 
 
 def _onnx_card(recipe: Recipe, model: Any, every_row: np.ndarray) -> tuple[OnnxForm, OnnxFormCard]:
@@ -145,7 +152,11 @@ def run(recipe: Recipe, args: argparse.Namespace) -> dict[str, Any]:
     holdout = recipe.make_model(args.seed)
     holdout.fit(split.x_train, split.y_train)
     held_out = np.asarray(holdout.predict(split.x_test), dtype=np.float64)
-    half_widths = conformal_half_widths(cv.residuals)
+    interval = IntervalCalibration(
+        method=INTERVAL_METHOD.format(folds=cv.folds, repeats=cv.repeats),
+        half_width=conformal_half_widths(cv.residuals),
+        by_grade=grade_ranges(cv.predicted, cv.truth),
+    )
     model, fitted = final_fit(recipe, split, args.seed, holdout, args.holdout_fit)
     form, onnx_card = _onnx_card(recipe, model, np.concatenate([split.x_train, split.x_test]))
     registered = KINDS[recipe.kind]
@@ -153,9 +164,9 @@ def run(recipe: Recipe, args: argparse.Namespace) -> dict[str, Any]:
         kind=recipe.kind,
         estimator=recipe.estimator,
         features=list(FEATURE_NAMES),
-        metrics=_held_out(split, held_out, half_widths),
+        metrics=_held_out(split, held_out, interval),
         cv_metrics=CrossValidatedMetrics(folds=cv.folds, repeats=cv.repeats, **cv.summary()),
-        interval=IntervalCalibration(method=INTERVAL_METHOD.format(folds=cv.folds), half_width=half_widths),
+        interval=interval,
         hyperparameters={**recipe.hyperparameters(model), "seed": args.seed, "test_size": args.test_size},
         data=TrainingData(
             file=Path(args.data).name,

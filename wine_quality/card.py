@@ -8,6 +8,8 @@ from pydantic import BaseModel, ConfigDict, Field
 
 # The interval levels training calibrates, as the card's keys name them.
 INTERVAL_LEVELS = (0.8, 0.9, 0.95)
+# grade -> the range of predictions for which that grade belongs in a wine's interval
+GradeRanges = dict[str, tuple[float, float]]
 
 
 def level_key(level: float) -> str:
@@ -34,6 +36,7 @@ class HeldOutMetrics(RegressionMetrics):
     """The metrics on the held-out rows, with the share of their grades inside each calibrated interval."""
 
     coverage: dict[str, float] = Field(description="interval level -> share of held-out grades inside the interval")
+    width: dict[str, float] = Field(description="interval level -> mean width of the held-out rows' intervals")
 
 
 class MeanStd(_Card):
@@ -55,10 +58,19 @@ class CrossValidatedMetrics(_Card):
 
 
 class IntervalCalibration(_Card):
-    """How the prediction interval is made: prediction ± half_width[level] covers the true grade at that level."""
+    """How the prediction interval is made, at each level, from out-of-fold predictions of the training rows.
+
+    With `by_grade`, a wine's interval spans the grades whose range of predictions holds its own prediction: each
+    grade is covered at the level, rare grades too. Without it, prediction ± half_width (one width for all wines).
+    """
 
     method: str
-    half_width: dict[str, float]
+    half_width: dict[str, float] = Field(
+        description="level -> the half-width of the one-width-for-all interval (served only without by_grade)"
+    )
+    by_grade: dict[str, GradeRanges] | None = Field(
+        None, description="level -> grade -> [low, high]: the predictions for which that grade is in the interval"
+    )
 
 
 class TrainingData(_Card):

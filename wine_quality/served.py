@@ -9,7 +9,8 @@ from pathlib import Path
 import numpy as np
 from pydantic import Field
 
-from wine_quality.card import ModelCard, level_key
+from wine_quality.card import GradeRanges, ModelCard, level_key
+from wine_quality.intervals import spans
 from wine_quality.kinds import KINDS
 from wine_quality.pins import pinned_tag
 from wine_quality.runtimes import Predictor, Runtime, as_double, clipped, load_onnx
@@ -38,7 +39,8 @@ class ServedModel:
     created: datetime
     runtime: Runtime
     coverage: float
-    half_width: float  # prediction ± half_width covers the true grade with probability `coverage`
+    half_width: float  # without ranges: prediction ± half_width covers the true grade with probability `coverage`
+    ranges: GradeRanges | None  # grade by grade at `coverage` (wine_quality.intervals.spans), when calibrated so
     low: np.ndarray
     high: np.ndarray
 
@@ -65,6 +67,7 @@ class ServedModel:
             runtime=settings.runtime,
             coverage=settings.interval_coverage,
             half_width=widths[level],
+            ranges=card.interval.by_grade.get(level) if card.interval.by_grade else None,
             low=ranges[:, 0],
             high=ranges[:, 1],
         )
@@ -87,6 +90,8 @@ class ServedModel:
 
     def intervals(self, qualities: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """The calibrated interval around each predicted grade, kept on the 0-10 scale."""
+        if self.ranges is not None:
+            return spans(qualities, self.ranges)
         return (
             np.clip(qualities - self.half_width, TARGET_LOW, TARGET_HIGH),
             np.clip(qualities + self.half_width, TARGET_LOW, TARGET_HIGH),

@@ -47,7 +47,8 @@ def test_the_seed_curl_payload_is_answered(
     assert data["model"] == tag and data["runtime"] == "onnx"
     assert data["outside_training_range"] == []
     assert data["interval"]["coverage"] == 0.9
-    assert data["interval"]["low"] < data["quality"] < data["interval"]["high"]
+    assert data["interval"]["low"] <= data["quality"] <= data["interval"]["high"]
+    assert data["interval"]["low"] < data["interval"]["high"]
     assert 4.0 < data["quality"] < 6.5  # the seed answered 5.06 and 5.15 for this wine, graded 5
     assert data["quality"] == pytest.approx(float(direct(kind, tag, [EXAMPLE])[0]), abs=1e-6)
 
@@ -64,7 +65,7 @@ def test_batch_answers_in_order_and_equal_to_single_predictions(
     assert data["model"] == trained[kind]["tag"]
     batch = [p["quality"] for p in data["predictions"]]
     widths = {round(p["interval"]["high"] - p["interval"]["low"], 9) for p in data["predictions"]}
-    assert len(widths) == 1  # one calibrated half-width around every prediction in the 0-10 range
+    assert len(widths) > 1  # calibrated grade by grade: the interval fits each wine
     route = "/predict" if kind == "sklearn" else "/predict_net"
     singles = [client.post(route, json=row).json()["quality"] for row in rows]
     assert batch == pytest.approx(singles, abs=1e-5)

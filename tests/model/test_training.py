@@ -156,13 +156,15 @@ def test_a_model_saved_by_older_training_code_is_refused_naming_the_fix() -> Non
 
 
 def test_intervals_hold_their_coverage_on_held_out_rows() -> None:
-    """The 90 % interval, calibrated on out-of-fold residuals, covers 87-93 % of the held-out grades."""
+    """The 90 % interval, calibrated on out-of-fold predictions, covers 87-97 % of the held-out grades (grade by
+    grade calibration covers the common grades beyond the level); wider levels, wider intervals."""
     result = sklearn_model.main(["--no-pin", "--param", "n_estimators=50"])
     card = read_card("sklearn", bentoml.models.get(result["tag"]))
     widths = card.interval.half_width
     assert widths["0.8"] < widths["0.9"] < widths["0.95"]
-    assert abs(card.metrics.coverage["0.9"] - 0.9) <= 0.03
+    assert 0.87 <= card.metrics.coverage["0.9"] <= 0.97
     assert card.metrics.coverage["0.8"] < card.metrics.coverage["0.95"]
+    assert card.metrics.width["0.8"] < card.metrics.width["0.9"] < card.metrics.width["0.95"]
 
 
 def test_a_served_model_needs_an_interval_at_the_served_coverage() -> None:

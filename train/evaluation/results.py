@@ -39,6 +39,24 @@ class GradeCoverage:
 
 
 @dataclass(frozen=True)
+class GradeByGrade:
+    """One level's grade-by-grade (label-conditional) intervals, the served ones, measured on the outer test folds."""
+
+    coverage: Stat  # over the outer folds
+    coverage_pooled: float
+    width: Stat  # each fold's mean interval width
+    by_grade: dict[int, GradeCoverage]
+
+    def as_json(self) -> Json:
+        return {
+            "coverage": asdict(self.coverage),
+            "coverage_pooled": self.coverage_pooled,
+            "width": asdict(self.width),
+            "by_grade": {str(g): asdict(c) for g, c in self.by_grade.items()},
+        }
+
+
+@dataclass(frozen=True)
 class Interval:
     """One level's conformal intervals, measured on the outer test folds."""
 
@@ -47,6 +65,7 @@ class Interval:
     half_width: Stat
     # the intervals are marginal: they cover the common grades more, the rare ones less
     by_grade: dict[int, GradeCoverage]
+    grade_by_grade: GradeByGrade | None = None  # the same level, calibrated grade by grade
 
     def as_json(self) -> Json:
         return {
@@ -54,6 +73,7 @@ class Interval:
             "coverage_pooled": self.coverage_pooled,
             "half_width": asdict(self.half_width),
             "by_grade": {str(g): asdict(c) for g, c in self.by_grade.items()},
+            "grade_by_grade": self.grade_by_grade.as_json() if self.grade_by_grade else None,
         }
 
 
