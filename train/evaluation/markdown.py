@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from train.evaluation import interval_sections, model_sections, paper_sections
+from train.evaluation import interval_sections, model_sections, paper_sections, push_sections
 from train.evaluation.classification_report import classifier_section
 
 if TYPE_CHECKING:
@@ -20,6 +20,7 @@ def render(report: Report, plots: dict[str, str]) -> str:
             *paper_sections.results_beside_the_paper(report),
             *paper_sections.issue_targets(report),
             *paper_sections.duplicates_kept(report),
+            *push_sections.accuracy_push(report),
             *model_sections.searches(report),
             *model_sections.intervals(report, plots),
             *interval_sections.grade_by_grade(report),

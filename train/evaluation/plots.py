@@ -118,7 +118,8 @@ def _interval_coverage(nested: ByModel) -> Figure:
     fig = Figure(figsize=(6.5 * len(nested), 4.2))
     axes = fig.subplots(1, len(nested), squeeze=False)
     levels = list(INTERVAL_LEVELS)
-    for ax, (d, results) in zip(axes[0], nested.items(), strict=True):
+    for ax, (d, all_results) in zip(axes[0], nested.items(), strict=True):
+        results = {m: r for m, r in all_results.items() if r.intervals}
         width = 0.8 / len(results)
         for i, (m, r) in enumerate(results.items()):
             xs = np.arange(len(levels)) - 0.4 + width * (i + 0.5)
