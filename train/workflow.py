@@ -24,6 +24,7 @@ from train.onnx_export import TOLERANCE, OnnxForm, ParityError, check_parity
 from train.tracking import INSTALL, TrackOption, track_training
 from wine_quality.card import (
     CrossValidatedMetrics,
+    GradeRanges,
     HeldOutMetrics,
     IntervalCalibration,
     ModelCard,
@@ -102,9 +103,9 @@ def load_split(args: argparse.Namespace) -> tuple[Split, str]:
     return split_wines(frame, args.test_size, args.seed), file_sha256(args.data)
 
 
-def _held_out(split: Split, predicted: np.ndarray, interval: IntervalCalibration) -> HeldOutMetrics:
-    assert interval.by_grade is not None
-    measured = {level: share_spanned(split.y_test, predicted, ranges) for level, ranges in interval.by_grade.items()}
+def _held_out(split: Split, predicted: np.ndarray, by_grade: dict[str, GradeRanges]) -> HeldOutMetrics:
+    """The held-out figures, with the coverage and mean width of the served intervals at each level."""
+    measured = {level: share_spanned(split.y_test, predicted, ranges) for level, ranges in by_grade.items()}
     coverage = {level: share for level, (share, _) in measured.items()}
     width = {level: mean_width for level, (_, mean_width) in measured.items()}
     return HeldOutMetrics(**regression_metrics(split.y_test, predicted), coverage=coverage, width=width)
@@ -142,8 +143,8 @@ def final_fit(recipe: Recipe, split: Split, seed: int, holdout: Any, holdout_fit
 def run(recipe: Recipe, args: argparse.Namespace) -> dict[str, Any]:
     """Cross-validate on the training rows, fit, score on the held-out rows, refit on all rows, export, save, pin.
 
-    The out-of-fold residuals of the cross-validation calibrate the prediction intervals (cross-conformal): each
-    residual comes from a model that did not see that row. Their coverage is then measured on the held-out rows.
+    The out-of-fold predictions of the cross-validation calibrate the prediction intervals (cross-conformal, grade by
+    grade): each comes from a model that did not see that row. Their coverage is then measured on the held-out rows.
     Every figure is of models that did not see the rows they were scored on; the saved model, refitted on all
     rows with the same settings and seed, has no held-out rows left and is only checked for ONNX parity.
     """
@@ -152,10 +153,11 @@ def run(recipe: Recipe, args: argparse.Namespace) -> dict[str, Any]:
     holdout = recipe.make_model(args.seed)
     holdout.fit(split.x_train, split.y_train)
     held_out = np.asarray(holdout.predict(split.x_test), dtype=np.float64)
+    by_grade = grade_ranges(cv.predicted, cv.truth)
     interval = IntervalCalibration(
         method=INTERVAL_METHOD.format(folds=cv.folds, repeats=cv.repeats),
         half_width=conformal_half_widths(cv.residuals),
-        by_grade=grade_ranges(cv.predicted, cv.truth),
+        by_grade=by_grade,
     )
     model, fitted = final_fit(recipe, split, args.seed, holdout, args.holdout_fit)
     form, onnx_card = _onnx_card(recipe, model, np.concatenate([split.x_train, split.x_test]))
@@ -164,7 +166,7 @@ def run(recipe: Recipe, args: argparse.Namespace) -> dict[str, Any]:
         kind=recipe.kind,
         estimator=recipe.estimator,
         features=list(FEATURE_NAMES),
-        metrics=_held_out(split, held_out, interval),
+        metrics=_held_out(split, held_out, by_grade),
         cv_metrics=CrossValidatedMetrics(folds=cv.folds, repeats=cv.repeats, **cv.summary()),
         interval=interval,
         hyperparameters={**recipe.hyperparameters(model), "seed": args.seed, "test_size": args.test_size},
