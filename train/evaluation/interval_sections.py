@@ -35,7 +35,7 @@ def _verdict(wines: float, coverage: float) -> str:
     if wines < TARGET_WINES:
         return f"(< {TARGET_WINES} wines)"
     gap = 100 * coverage - 100 * float(TARGET_LEVEL)
-    return "met" if abs(gap) <= TARGET_POINTS else f"**not met** ({gap:+.0f} points)"
+    return "met" if abs(gap) <= TARGET_POINTS else f"**not met** ({gap:+.1f} points)"
 
 
 def _grade_table(d: str, results: dict[str, ModelResult], repeats: int) -> list[str]:
@@ -52,7 +52,7 @@ def _grade_table(d: str, results: dict[str, ModelResult], repeats: int) -> list[
     ]
     for g, marginal in best.by_grade.items():
         wines = marginal.rows / repeats
-        cells = " | ".join(f"{100 * ours[m].by_grade[g].coverage:.0f} %" for m in shown)
+        cells = " | ".join(f"{100 * ours[m].by_grade[g].coverage:.1f} %" for m in shown)
         verdict = _verdict(wines, ours[shown[0]].by_grade[g].coverage)
         lines.append(f"| {g} | {wines:.0f} | {100 * marginal.coverage:.0f} % | {cells} | {verdict} |")
     return [*lines, ""]

@@ -109,10 +109,12 @@ def accuracy_push(report: Report) -> list[str]:
             "stays the served default (no latency or ONNX check was needed)."
         )
     else:
-        named = ", ".join(f"`{m}`" + ("" if servable(m) else " (not yet trainable by the scripts)") for m in winners)
+        named = ", ".join(f"`{m}`" + ("" if servable(m) else " (not trainable by the scripts)") for m in winners)
+        notes = [f"`{m}`: {BY_KEY[m].serving}." for m in winners if m in BY_KEY and BY_KEY[m].serving]
         lines.append(
-            f"On red, {named} beat extra trees by more than one standard error; serving one also needs the latency "
-            "and ONNX parity checks, which `make evaluate` does not run: extra trees stays the default until then."
+            f"On red, {named} beat extra trees by more than one standard error. Serving one also needs the latency "
+            "constraints and an ONNX form with parity, which `make evaluate` does not check; extra trees stays the "
+            "served default. " + " ".join(notes)
         )
     lines += ["", "Against the paper and the network target:", ""]
     lines += [_paper(d, rs) for d, rs in nested.items() if d in PAPER and len(rs) > 1]
