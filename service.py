@@ -10,13 +10,23 @@ import bentoml
 from fastapi import FastAPI
 
 from wine_quality import bentoml_fixes
+from wine_quality.classifying import Classifier
 from wine_quality.drain import refuse_new_connections_on_sigterm
 from wine_quality.grading import Grader
 from wine_quality.guard import Guard
+from wine_quality.kinds import CLASSIFICATION_KINDS, REGRESSION_KINDS
 from wine_quality.model_service import model_dependencies, model_service
 from wine_quality.monitoring import exposition
 from wine_quality.openapi_doc import OpenAPIDocument
-from wine_quality.payloads import BatchPrediction, BatchRequestBase, ModelsDescription, Prediction, batch_request
+from wine_quality.payloads import (
+    BatchClassification,
+    BatchPrediction,
+    BatchRequestBase,
+    Classification,
+    ModelsDescription,
+    Prediction,
+    batch_request,
+)
 from wine_quality.protocols import current_grader, mlflow_scoring, v2
 from wine_quality.protocols.monitoring import router as monitoring_router
 from wine_quality.schema import Wine
@@ -35,10 +45,14 @@ except ModelStoreError as exc:
 
 MODEL_SERVICES = {kind: model_service(served, SETTINGS) for kind, served in SERVED.items()}
 MODELS = ModelsDescription(models={kind: served.info() for kind, served in SERVED.items()})
+GRADED = {kind: SERVED[kind] for kind in REGRESSION_KINDS}  # what /predict*, V2 and /invocations grade with
+(CLASSIFIER,) = CLASSIFICATION_KINDS
 if TYPE_CHECKING:
     BatchRequest = BatchRequestBase
+    ClassifyBatchRequest = BatchRequestBase
 else:  # the model names come from the registry, the row limit from the settings
     BatchRequest = batch_request(SETTINGS.max_rows_per_request)
+    ClassifyBatchRequest = batch_request(SETTINGS.max_rows_per_request, classify=True)
 
 # Routes beside BentoML's APIs (GET routes, other protocols): BentoML mounts this app after its own routes and puts
 # its paths in the OpenAPI document.
@@ -60,7 +74,9 @@ class WineQuality(model_dependencies(MODEL_SERVICES)):  # type: ignore[misc]
     """Predict a wine's quality grade (0-10) from its 11 physicochemical measurements."""
 
     def __init__(self) -> None:
-        self.grader = Grader(SERVED, {kind: getattr(self, kind) for kind in SERVED}, SETTINGS)
+        # the Grader reaches every model service (and its readiness covers them all); it grades with the regressors
+        self.grader = Grader(GRADED, {kind: getattr(self, kind) for kind in SERVED}, SETTINGS)
+        self.classifying = Classifier(self.grader, SERVED[CLASSIFIER])  # not `self.classifier`: the dependency
         routes.dependency_overrides[current_grader] = lambda: self.grader  # the protocol routers grade through it
         refuse_new_connections_on_sigterm()  # then uvicorn answers what it accepted, and exits
         gc.freeze()  # what start-up made stays out of every later garbage collection
@@ -88,6 +104,16 @@ class WineQuality(model_dependencies(MODEL_SERVICES)):  # type: ignore[misc]
     async def predict_batch(self, request: BatchRequest, /) -> BatchPrediction:
         """Grade many wines with the chosen model, in one call to that model's service."""
         return await self.grader.many(request.model, request.rows())
+
+    @bentoml.api(route="/classify")
+    async def classify(self, wine: Wine, /) -> Classification:
+        """The probability of each grade seen in training, and of a good wine, for one wine (the seed's payload)."""
+        return await self.classifying.one(wine.as_row())
+
+    @bentoml.api(route="/classify_batch")
+    async def classify_batch(self, request: ClassifyBatchRequest, /) -> BatchClassification:
+        """Probabilities for many wines, in one call to the classifier's model service."""
+        return await self.classifying.many(request.rows())
 
     @routes.api_route("/models", methods=["GET", "HEAD", "POST"], response_model=ModelsDescription)
     async def models(self) -> ModelsDescription:

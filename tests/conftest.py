@@ -44,10 +44,11 @@ def run_cli(*args: str, env: dict[str, str] | None = None, check: bool = True) -
 
 @pytest.fixture(scope="session")
 def trained() -> dict[str, dict[str, object]]:
-    """Both models trained by their real command lines into the session's store, and pinned."""
+    """Every model kind trained by its real command line into the session's store, and pinned."""
     sk = json.loads(run_cli("-m", "train.sklearn_model").stdout)
     net = json.loads(run_cli("-m", "train.torch_model", "--no-progress").stdout)
-    return {"sklearn": sk, "torch": net}
+    classifier = json.loads(run_cli("-m", "train.classifier_model").stdout)
+    return {"sklearn": sk, "torch": net, "classifier": classifier}
 
 
 @pytest.fixture(scope="session")

@@ -10,7 +10,8 @@ import numpy as np
 from sklearn.model_selection import RepeatedKFold
 
 from train.metrics import regression_metrics
-from wine_quality.card import INTERVAL_LEVELS, level_key
+from wine_quality.card import INTERVAL_LEVELS, GradeRanges, level_key
+from wine_quality.intervals import spans
 
 
 class Regressor(Protocol):
@@ -23,13 +24,18 @@ class Regressor(Protocol):
 
 @dataclass(frozen=True)
 class CrossValidation:
-    """Per-fold metrics, and the out-of-fold absolute residuals and predictions, of a repeated K-fold run."""
+    """Per-fold metrics and the out-of-fold predictions of a repeated K-fold run."""
 
     folds: int
     repeats: int
     per_fold: list[dict[str, float]]
-    residuals: np.ndarray  # |y - prediction| of every row in every repeat, each from a model that did not see it
-    predictions: np.ndarray  # those predictions themselves, in the same order
+    predicted: np.ndarray  # every row's prediction in every repeat, each from a model that did not see it
+    truth: np.ndarray  # the true grade of each of those predictions
+
+    @property
+    def residuals(self) -> np.ndarray:
+        """|y - prediction| of every out-of-fold prediction."""
+        return np.asarray(np.abs(self.truth - self.predicted), dtype=np.float64)
 
     def summary(self) -> dict[str, dict[str, float]]:
         """Mean and standard deviation of each metric over the folds of all repeats."""
@@ -47,28 +53,57 @@ def cross_validate(
     make_model: Callable[[int], Regressor], x: np.ndarray, y: np.ndarray, folds: int, repeats: int, seed: int
 ) -> CrossValidation:
     """Fit a fresh model (seeded per fold) on each training fold and score it on the fold it did not see."""
-    per_fold, residuals, predictions = [], [], []
+    per_fold, predictions, truths = [], [], []
     splitter = RepeatedKFold(n_splits=folds, n_repeats=repeats, random_state=seed)
     for i, (train, test) in enumerate(splitter.split(x)):
         model = make_model(seed + i)
         model.fit(x[train], y[train])
         predicted = np.asarray(model.predict(x[test]), dtype=np.float64)
         per_fold.append(regression_metrics(y[test], predicted))
-        residuals.append(np.abs(y[test] - predicted))
         predictions.append(predicted)
-    return CrossValidation(folds, repeats, per_fold, np.concatenate(residuals), np.concatenate(predictions))
+        truths.append(np.asarray(y[test], dtype=np.float64))
+    return CrossValidation(folds, repeats, per_fold, np.concatenate(predictions), np.concatenate(truths))
+
+
+def conformal_quantile(scores: np.ndarray, level: float) -> float:
+    """The split-conformal quantile: the ceil((n + 1) * level)-th smallest score (the largest when n is too small)."""
+    ordered = np.sort(scores)
+    n = len(ordered)
+    return float(ordered[min(n - 1, int(np.ceil((n + 1) * level)) - 1)])
 
 
 def conformal_half_widths(residuals: np.ndarray, levels: tuple[float, ...] = INTERVAL_LEVELS) -> dict[str, float]:
-    """Half-width of the interval prediction ± q that covers each level, from out-of-fold absolute residuals.
+    """Half-width of the interval prediction ± q that covers each level, from out-of-fold absolute residuals."""
+    return {level_key(level): conformal_quantile(residuals, level) for level in levels}
 
-    The split-conformal quantile: the ceil((n + 1) * level)-th smallest residual.
+
+def grade_ranges(
+    predicted: np.ndarray, truth: np.ndarray, levels: tuple[float, ...] = INTERVAL_LEVELS
+) -> dict[str, GradeRanges]:
+    """Per level, the predictions for which each grade belongs in a wine's interval, from out-of-fold predictions.
+
+    Calibrated grade by grade (label-conditional, or Mondrian, conformal prediction): among the wines of true grade
+    k, the central `level` share of (k - prediction) lies within the conformal quantiles of both tails, so a grade
+    k wine lands in the set {k : prediction in ranges[k]} with at least that probability, whatever its grade. The
+    set's span is the interval (wine_quality.intervals.spans).
     """
-    ordered = np.sort(residuals)
-    n = len(ordered)
-    return {level_key(level): float(ordered[min(n - 1, int(np.ceil((n + 1) * level)) - 1)]) for level in levels}
+    found = {}
+    for level in levels:
+        tail = (1.0 + level) / 2.0
+        ranges = {}
+        for grade in np.unique(truth):
+            gap = grade - predicted[truth == grade]  # how far above its prediction a grade-k wine lies
+            ranges[str(int(grade))] = (grade - conformal_quantile(gap, tail), grade + conformal_quantile(-gap, tail))
+        found[level_key(level)] = ranges
+    return found
 
 
 def share_covered(y: np.ndarray, predicted: np.ndarray, half_width: float) -> float:
     """Share of true grades inside prediction ± half_width."""
     return float(np.mean(np.abs(np.asarray(y) - np.asarray(predicted)) <= half_width))
+
+
+def share_spanned(y: np.ndarray, predicted: np.ndarray, ranges: GradeRanges) -> tuple[float, float]:
+    """Share of true grades inside the grade-by-grade intervals, and the intervals' mean width."""
+    low, high = spans(np.asarray(predicted, dtype=np.float64), ranges)
+    return float(np.mean((low <= y) & (y <= high))), float(np.mean(high - low))

@@ -21,6 +21,8 @@ OPTIMIZERS = {
     "sgd": torch.optim.SGD,
     "rmsprop": torch.optim.RMSprop,
 }
+# trained and early-stopped on: squared error (the mean grade), absolute error (the median: the paper's MAD), Huber
+LOSSES = {"mse": nn.MSELoss, "l1": nn.L1Loss, "huber": nn.HuberLoss}
 
 
 @dataclass(frozen=True)
@@ -38,6 +40,7 @@ class NetConfig:
     patience: int = 30
     val_size: float = 0.15
     seed: int = 42
+    loss: str = "mse"
 
 
 def fit_net(x: np.ndarray, y: np.ndarray, config: NetConfig, progress: bool = True) -> tuple[WineNet, dict[str, Any]]:
@@ -47,7 +50,7 @@ def fit_net(x: np.ndarray, y: np.ndarray, config: NetConfig, progress: bool = Tr
     net = WineNet(x.shape[1], config.hidden, config.dropout)
     net.fit_scaling(x_fit)
     optimizer = OPTIMIZERS[config.optimizer](net.parameters(), lr=config.lr, weight_decay=config.weight_decay)
-    loss_fn = nn.MSELoss()
+    loss_fn = LOSSES[config.loss]()
     xf, yf = torch.as_tensor(x_fit, dtype=torch.float32), torch.as_tensor(y_fit, dtype=torch.float32)
     xv, yv = torch.as_tensor(x_val, dtype=torch.float32), torch.as_tensor(y_val, dtype=torch.float32)
     generator = torch.Generator().manual_seed(config.seed)
@@ -93,10 +96,11 @@ class NetRegressor(RegressorMixin, BaseEstimator):  # type: ignore[misc]
         val_size: float = NetConfig.val_size,
         random_state: int = NetConfig.seed,
         progress: bool = False,
+        loss: str = NetConfig.loss,
     ) -> None:
         self.hidden, self.dropout, self.optimizer, self.lr = hidden, dropout, optimizer, lr
         self.weight_decay, self.batch_size, self.epochs, self.patience = weight_decay, batch_size, epochs, patience
-        self.val_size, self.random_state, self.progress = val_size, random_state, progress
+        self.val_size, self.random_state, self.progress, self.loss = val_size, random_state, progress, loss
 
     @classmethod
     def from_config(cls, config: NetConfig, progress: bool = False) -> NetRegressor:
@@ -118,6 +122,7 @@ class NetRegressor(RegressorMixin, BaseEstimator):  # type: ignore[misc]
             patience=self.patience,
             val_size=self.val_size,
             seed=self.random_state,
+            loss=self.loss,
         )
 
     def fit(self, x: np.ndarray, y: np.ndarray) -> NetRegressor:

@@ -1,7 +1,8 @@
 """The ONNX form of each trained model, and the parity check that stops training when it predicts differently.
 
-Every ONNX form has one input, `features` (double, [N, 11] in schema order), and one output, `quality` (double,
-[N]), whatever precision it computes in, so that serving treats them all alike.
+Every ONNX form has one input, `features` (double, [N, 11] in schema order), and one output, whatever precision it
+computes in, so that serving treats them all alike: a regressor's `quality` (double, [N]), the grade classifier's
+`probabilities` (double, [N, grades]).
 
 Tolerance of the parity check (largest absolute difference in grade over every row of the training file):
 - double graphs (the scaler and tree ensembles, linear models): 1e-9. They do scikit-learn's own arithmetic in the
@@ -25,8 +26,9 @@ from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
 from sklearn.tree import DecisionTreeRegressor
 
-from train.onnx_trees import ML_DOMAIN, ML_OPSET, tree_ensemble
-from wine_quality.runtimes import ONNX_INPUT, ONNX_OUTPUT, onnx_session
+from train.onnx_trees import ML_DOMAIN, ML_OPSET, class_probabilities, tree_ensemble
+from wine_quality.grade_classifier import PROBABILITY_FLOOR, GradeClassifier
+from wine_quality.runtimes import ONNX_INPUT, ONNX_OUTPUT, ONNX_PROBABILITIES, onnx_session
 from wine_quality.schema import FEATURE_NAMES
 
 Precision = Literal["double", "float32"]
@@ -50,12 +52,17 @@ class OnnxForm:
         return bytes(self.model.SerializeToString())
 
 
-def _model(nodes: list[onnx.NodeProto], initializers: list[TensorProto], name: str) -> onnx.ModelProto:
+def _model(
+    nodes: list[onnx.NodeProto],
+    initializers: list[TensorProto],
+    name: str,
+    output: tuple[str, list[int | None]] = (ONNX_OUTPUT, [None]),
+) -> onnx.ModelProto:
     graph = helper.make_graph(
         nodes,
         name,
         [helper.make_tensor_value_info(ONNX_INPUT, TensorProto.DOUBLE, [None, N_FEATURES])],
-        [helper.make_tensor_value_info(ONNX_OUTPUT, TensorProto.DOUBLE, [None])],
+        [helper.make_tensor_value_info(output[0], TensorProto.DOUBLE, output[1])],
         initializer=initializers,
     )
     opsets = [helper.make_opsetid("", OPSET), helper.make_opsetid(ML_DOMAIN, ML_OPSET)]
@@ -128,6 +135,28 @@ def sklearn_to_onnx(pipeline: Pipeline) -> OnnxForm:
     return form
 
 
+def classifier_to_onnx(model: GradeClassifier) -> OnnxForm:
+    """The grade classifier in double precision: the forest's class frequencies, then the calibration's softmax of a
+    linear map of their logarithms, as scikit-learn computes them."""
+    trees = [t.tree_ for t in model.forest_.estimators_]
+    calibrator = model.calibrator_
+    initializers = [
+        numpy_helper.from_array(np.array(PROBABILITY_FLOOR, dtype=np.float64), "floor"),
+        numpy_helper.from_array(np.asarray(calibrator.coef_.T, dtype=np.float64), "coef"),
+        numpy_helper.from_array(np.asarray(calibrator.intercept_, dtype=np.float64), "intercept"),
+    ]
+    nodes = tree_ensemble(trees, ONNX_INPUT, "forest", values=class_probabilities)
+    nodes += [
+        helper.make_node("Add", ["forest", "floor"], ["floored"]),
+        helper.make_node("Log", ["floored"], ["log_forest"]),
+        helper.make_node("MatMul", ["log_forest", "coef"], ["linear"]),
+        helper.make_node("Add", ["linear", "intercept"], ["logits"]),
+        helper.make_node("Softmax", ["logits"], [ONNX_PROBABILITIES], axis=-1),
+    ]
+    output = (ONNX_PROBABILITIES, [None, len(model.classes_)])
+    return OnnxForm(_model(nodes, initializers, "wine_quality_classifier", output), "double")
+
+
 def torch_to_onnx(net: Any) -> OnnxForm:
     """The network's ONNX form: float32 inside, as torch computes it, double at the edges."""
     import io
@@ -161,11 +190,12 @@ def torch_to_onnx(net: Any) -> OnnxForm:
 
 
 def check_parity(native: Callable[[np.ndarray], np.ndarray], form: OnnxForm, rows: np.ndarray) -> float:
-    """The largest absolute difference between the two forms' grades on these rows; ParityError above tolerance."""
+    """The largest absolute difference between the two forms' outputs (grades or probabilities) on these rows;
+    ParityError above tolerance."""
     session = onnx_session(form.serialized(), threads=1)
-    expected = np.asarray(native(rows), dtype=np.float64).ravel()
-    got = session.run([ONNX_OUTPUT], {ONNX_INPUT: np.ascontiguousarray(rows, dtype=np.float64)})[0]
-    diff = float(np.max(np.abs(np.asarray(got, dtype=np.float64) - expected)))
+    got = np.asarray(session.run(None, {ONNX_INPUT: np.ascontiguousarray(rows, dtype=np.float64)})[0], np.float64)
+    expected = np.asarray(native(rows), dtype=np.float64).reshape(got.shape)
+    diff = float(np.max(np.abs(got - expected)))
     tolerance = TOLERANCE[form.precision]
     if not diff <= tolerance:
         raise ParityError(

@@ -139,7 +139,10 @@ def track_training(card: ModelCard, tag: str, pinned: bool) -> str:
         "cv_repeats": card.cv_metrics.repeats,
         "data_file": data.file,
         "data_sha256": data.sha256,
-        **{f"data_{field}": getattr(data, field) for field in ("rows", "rows_unique", "rows_train", "rows_test")},
+        **{
+            f"data_{field}": getattr(data, field)
+            for field in ("rows", "rows_unique", "rows_train", "rows_test", "fitted_on", "rows_fitted")
+        },
     }
     tags = {
         "kind": card.kind,

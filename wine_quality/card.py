@@ -8,6 +8,8 @@ from pydantic import BaseModel, ConfigDict, Field
 
 # The interval levels training calibrates, as the card's keys name them.
 INTERVAL_LEVELS = (0.8, 0.9, 0.95)
+# grade -> the range of predictions for which that grade belongs in a wine's interval
+GradeRanges = dict[str, tuple[float, float]]
 
 
 def level_key(level: float) -> str:
@@ -34,6 +36,7 @@ class HeldOutMetrics(RegressionMetrics):
     """The metrics on the held-out rows, with the share of their grades inside each calibrated interval."""
 
     coverage: dict[str, float] = Field(description="interval level -> share of held-out grades inside the interval")
+    width: dict[str, float] = Field(description="interval level -> mean width of the held-out rows' intervals")
 
 
 class MeanStd(_Card):
@@ -55,10 +58,19 @@ class CrossValidatedMetrics(_Card):
 
 
 class IntervalCalibration(_Card):
-    """How the prediction interval is made: prediction ± half_width[level] covers the true grade at that level."""
+    """How the prediction interval is made, at each level, from out-of-fold predictions of the training rows.
+
+    With `by_grade`, a wine's interval spans the grades whose range of predictions holds its own prediction: each
+    grade is covered at the level, rare grades too. Without it, prediction ± half_width (one width for all wines).
+    """
 
     method: str
-    half_width: dict[str, float]
+    half_width: dict[str, float] = Field(
+        description="level -> the half-width of the one-width-for-all interval (served only without by_grade)"
+    )
+    by_grade: dict[str, GradeRanges] | None = Field(
+        None, description="level -> grade -> [low, high]: the predictions for which that grade is in the interval"
+    )
 
 
 class TrainingData(_Card):
@@ -68,8 +80,12 @@ class TrainingData(_Card):
     sha256: str
     rows: int = Field(description="rows in the file")
     rows_unique: int = Field(description="rows after removing exact duplicates")
-    rows_train: int
-    rows_test: int
+    rows_train: int = Field(description="rows the cross-validation and the held-out model were fitted on")
+    rows_test: int = Field(description="held-out rows, scored by the model fitted on the training rows only")
+    fitted_on: Literal["all", "train"] = Field(
+        description="rows the saved model was fitted on: all unique rows (the default), or the training rows only"
+    )
+    rows_fitted: int = Field(description="how many rows the saved model saw")
 
 
 class OnnxForm(_Card):
@@ -100,20 +116,47 @@ class DriftReference(_Card):
     prediction: Distribution = Field(description="the cross-validation's out-of-fold predicted grades")
 
 
+class ProbabilityMetrics(_Card):
+    """How well a distribution over grades fits the true grades of wines it did not see."""
+
+    brier: float = Field(description="multi-class Brier score: mean over wines of Σ_grade (p − [true grade])², 0 best")
+    brier_good: float = Field(description="Brier score of the probability of a good wine (grade ≥ the threshold)")
+    accuracy: float = Field(description="share of wines whose most probable grade is the true one")
+
+
+class Classification(_Card):
+    """What a classifier answers, and how its probabilities score on the held-out rows beside simple baselines."""
+
+    classes: list[int] = Field(description="the grades it gives a probability for: those seen in training")
+    good_threshold: int = Field(description="a wine is good at this grade or above")
+    calibration: str
+    held_out: ProbabilityMetrics = Field(description="of the model fitted on the training rows only")
+    majority_baseline: ProbabilityMetrics = Field(description="certainty of the training rows' most common grade")
+    prior_baseline: ProbabilityMetrics = Field(description="the training rows' grade frequencies for every wine")
+
+
 class ModelCard(_Card):
     """Everything serving and people need to know about a saved model."""
 
     kind: str
     estimator: str = Field(description="what predicts, e.g. extra_trees or mlp")
     features: list[str] = Field(description="the input features, in the order the model takes them")
-    metrics: HeldOutMetrics
-    cv_metrics: CrossValidatedMetrics
+    metrics: HeldOutMetrics = Field(
+        description="on the held-out rows, of a model fitted on the training rows only (the same settings and seed as "
+        "the saved one, which data.fitted_on says may have seen every row)"
+    )
+    cv_metrics: CrossValidatedMetrics = Field(description="repeated K-fold cross-validation of the training rows")
     interval: IntervalCalibration
     hyperparameters: dict[str, str | int | float | bool | list[int]]
     data: TrainingData
-    feature_ranges: dict[str, tuple[float, float]] = Field(description="min and max of each feature in training")
+    feature_ranges: dict[str, tuple[float, float]] = Field(
+        description="min and max of each feature over the rows the saved model was fitted on"
+    )
     native_file: str
     onnx: OnnxForm
     versions: dict[str, str] = Field(description="library versions at training")
     git_commit: str | None = None
     reference: DriftReference = Field(description="training distributions, for drift monitoring")
+    classification: Classification | None = Field(
+        None, description="a classifier's grades and probability figures (its metrics above are of its expected grade)"
+    )

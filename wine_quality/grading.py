@@ -75,8 +75,9 @@ class Grader:
             self._coalescers[kind] = Coalescer(call, s.max_batch_size, s.max_in_flight, s.model_duty)
         return self._coalescers[kind]
 
-    async def _predict(self, kind: str, rows: np.ndarray) -> np.ndarray:
-        """Grades from the kind's model service: a single row through the batching path, many rows in one call."""
+    async def predict(self, kind: str, rows: np.ndarray) -> np.ndarray:
+        """The kind's model service's output (grades, or a classifier's probabilities): a single row through the
+        batching path, many rows in one call."""
         if len(rows) > 1:
             return await self._resilient(kind, "predict_direct")(rows)
         if self.settings.batching and self.settings.coalesce:
@@ -98,7 +99,7 @@ class Grader:
     async def grade(self, kind: str, rows: np.ndarray) -> Graded:
         """Grades, intervals and out-of-range flags for rows of the 11 features in schema order."""
         served = self.served[kind]
-        quality = np.asarray(await self._predict(kind, rows), dtype=np.float64)
+        quality = np.asarray(await self.predict(kind, rows), dtype=np.float64)
         low, high = served.intervals(quality)
         outside = served.outside_training_range(rows)
         if self.monitor is not None:

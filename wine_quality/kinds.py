@@ -9,8 +9,11 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
-from wine_quality.runtimes import Predictor, load_sklearn, load_torch
+from wine_quality.runtimes import Predictor, load_sklearn, load_sklearn_probabilities, load_torch
+
+Task = Literal["regression", "classification"]
 
 
 @dataclass(frozen=True)
@@ -24,6 +27,9 @@ class ModelKind:
     load_native: Callable[[Path, int], Predictor]  # (that file, threads) -> predictor
     native_packages: tuple[str, ...]  # what the native runtime needs installed (the ONNX one needs none of them)
     description: str
+    # regression: a grade per wine (/predict, /predict_batch, the protocols); classification: a probability per
+    # grade (/classify, /classify_batch)
+    task: Task = "regression"
 
     @property
     def train_command(self) -> str:
@@ -51,5 +57,17 @@ KINDS: dict[str, ModelKind] = {
             native_packages=("torch",),
             description="PyTorch network that scales its own input",
         ),
+        ModelKind(
+            key="classifier",
+            store_name="wine_quality_classifier",
+            train_module="train.classifier_model",
+            native_file="model.joblib",
+            load_native=load_sklearn_probabilities,
+            native_packages=("scikit-learn",),
+            description="extra trees on the grades, probabilities calibrated on out-of-fold predictions",
+            task="classification",
+        ),
     )
 }
+REGRESSION_KINDS = tuple(key for key, kind in KINDS.items() if kind.task == "regression")
+CLASSIFICATION_KINDS = tuple(key for key, kind in KINDS.items() if kind.task == "classification")

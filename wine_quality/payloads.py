@@ -8,7 +8,7 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, create_model, field_validator, model_validator
 from typing_extensions import TypedDict  # pydantic needs this one before Python 3.12
 
-from wine_quality.kinds import KINDS
+from wine_quality.kinds import CLASSIFICATION_KINDS, REGRESSION_KINDS
 from wine_quality.schema import EXAMPLE, FEATURE_NAMES, ROWS_CHECK, Wine, WineRow
 from wine_quality.served import ServedModelInfo
 
@@ -111,12 +111,23 @@ class BatchRequestBase(BaseModel):
         return np.array([wine.as_row() for wine in self.samples or []], dtype=np.float64)
 
 
-def batch_request(max_rows: int) -> type[BatchRequestBase]:
-    """The batch request shape, with the model names from the registry and the row limit from the settings."""
+class ClassifyRequestBase(BatchRequestBase):
+    """Many wines to classify: as `samples` (objects) or as `columns` and `data` (rows); `model` may be left out."""
+
+    model_config = ConfigDict(
+        json_schema_extra={**ONE_FORM, "example": {"columns": list(FEATURE_NAMES), "data": [list(EXAMPLE.values())]}}
+    )
+
+
+def batch_request(max_rows: int, classify: bool = False) -> type[BatchRequestBase]:
+    """The batch request shape, with the model names from the registry and the row limit from the settings:
+    /predict_batch's (the regressors, named), or /classify_batch's (the classifier, by default)."""
     limit = Field(min_length=1, max_length=max_rows)
+    kinds = CLASSIFICATION_KINDS if classify else REGRESSION_KINDS
+    described = Field(description=f"which model {'classifies' if classify else 'grades'}: {', '.join(kinds)}")
     # each form's fields may be left out (default None) but are never null: a JSON null is refused like any non-list
     fields: dict[str, Any] = {
-        "model": (Literal[tuple(KINDS)], Field(description=f"which model grades: {', '.join(KINDS)}")),
+        "model": (Literal[kinds], Field(kinds[0], description=described.description) if classify else described),
         "samples": (
             Annotated[list[Wine], limit],
             Field(None, description=f"1 to {max_rows} wines as objects"),
@@ -130,7 +141,44 @@ def batch_request(max_rows: int) -> type[BatchRequestBase]:
             Field(None, description=f"1 to {max_rows} rows of the 11 measurements, in `columns` order"),
         ),
     }
+    if classify:
+        return create_model("ClassifyBatchRequest", __base__=ClassifyRequestBase, **fields)
     return create_model("BatchRequest", __base__=BatchRequestBase, **fields)
+
+
+GradeProbabilities = Annotated[
+    dict[str, float], Field(description="grade (as text: JSON keys are strings) -> probability; they sum to 1")
+]
+
+
+class Classification(BaseModel):
+    """One wine's probability of each grade the classifier saw in training, and of being good."""
+
+    probabilities: GradeProbabilities
+    good: float = Field(description="probability that the grade is good_threshold or above")
+    good_threshold: int = Field(description="a good wine's lowest grade, as the model was trained")
+    model: str = Field(description="tag of the model version that answered")
+    runtime: str = Field(description="what predicted: onnx (ONNX Runtime) or native (the model's own library)")
+    outside_training_range: list[str] = Field(
+        description="features whose value lies outside the range the model was trained on (still classified)"
+    )
+
+
+class RowClassification(TypedDict):
+    """One row's probabilities within a batch."""
+
+    probabilities: dict[str, float]
+    good: float
+    outside_training_range: list[str]
+
+
+class BatchClassification(BaseModel):
+    """Probabilities for a batch, in the order the rows were sent."""
+
+    model: str = Field(description="tag of the model version that answered")
+    runtime: str = Field(description="what predicted: onnx (ONNX Runtime) or native (the model's own library)")
+    good_threshold: int = Field(description="a good wine's lowest grade, as the model was trained")
+    predictions: list[RowClassification]
 
 
 class ModelsDescription(BaseModel):

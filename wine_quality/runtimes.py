@@ -14,8 +14,9 @@ from wine_quality.schema import TARGET_HIGH, TARGET_LOW
 Runtime = Literal["onnx", "native"]
 Predictor = Callable[[np.ndarray], np.ndarray]
 ONNX_FILE = "model.onnx"
-# every ONNX form saved by training: `features` double [N, 11] in schema order -> `quality` double [N]
-ONNX_INPUT, ONNX_OUTPUT = "features", "quality"
+# every ONNX form saved by training: `features` double [N, 11] in schema order -> its one output: a regressor's
+# `quality` double [N], the grade classifier's `probabilities` double [N, grades]
+ONNX_INPUT, ONNX_OUTPUT, ONNX_PROBABILITIES = "features", "quality", "probabilities"
 
 
 def onnx_session(model: bytes | Path, threads: int) -> Any:
@@ -31,12 +32,12 @@ def onnx_session(model: bytes | Path, threads: int) -> Any:
 
 
 def load_onnx(folder: Path, threads: int) -> Predictor:
-    """A model's ONNX form, run by ONNX Runtime."""
+    """A model's ONNX form, run by ONNX Runtime: its one output."""
     session = onnx_session(folder / ONNX_FILE, threads)
-    run = session.run
+    run, outputs = session.run, [session.get_outputs()[0].name]
 
     def predict(rows: np.ndarray) -> np.ndarray:
-        out: np.ndarray = run([ONNX_OUTPUT], {ONNX_INPUT: np.ascontiguousarray(rows, dtype=np.float64)})[0]
+        out: np.ndarray = run(outputs, {ONNX_INPUT: np.ascontiguousarray(rows, dtype=np.float64)})[0]
         return out
 
     return predict
@@ -48,6 +49,14 @@ def load_sklearn(path: Path, threads: int) -> Predictor:
 
     pipeline = joblib.load(path)
     predict: Predictor = pipeline.predict
+    return predict
+
+
+def load_sklearn_probabilities(path: Path, threads: int) -> Predictor:
+    """A scikit-learn classifier saved with joblib: its probability of each class."""
+    import joblib
+
+    predict: Predictor = joblib.load(path).predict_proba
     return predict
 
 
@@ -71,3 +80,12 @@ def clipped(predict: Predictor) -> Predictor:
         return np.clip(np.asarray(predict(rows), dtype=np.float64).ravel(), TARGET_LOW, TARGET_HIGH)
 
     return on_scale
+
+
+def as_double(predict: Predictor) -> Predictor:
+    """The output as float64, whatever the runtime gave."""
+
+    def double(rows: np.ndarray) -> np.ndarray:
+        return np.asarray(predict(rows), dtype=np.float64)
+
+    return double

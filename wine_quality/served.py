@@ -9,10 +9,11 @@ from pathlib import Path
 import numpy as np
 from pydantic import Field
 
-from wine_quality.card import ModelCard, level_key
+from wine_quality.card import GradeRanges, ModelCard, level_key
+from wine_quality.intervals import spans
 from wine_quality.kinds import KINDS
 from wine_quality.pins import pinned_tag
-from wine_quality.runtimes import Predictor, Runtime, clipped, load_onnx
+from wine_quality.runtimes import Predictor, Runtime, as_double, clipped, load_onnx
 from wine_quality.schema import FEATURE_NAMES, TARGET_HIGH, TARGET_LOW
 from wine_quality.settings import Settings
 from wine_quality.store import ModelStoreError, find_stored, read_card
@@ -38,7 +39,8 @@ class ServedModel:
     created: datetime
     runtime: Runtime
     coverage: float
-    half_width: float  # prediction ± half_width covers the true grade with probability `coverage`
+    half_width: float  # without ranges: prediction ± half_width covers the true grade with probability `coverage`
+    ranges: GradeRanges | None  # grade by grade at `coverage` (wine_quality.intervals.spans), when calibrated so
     low: np.ndarray
     high: np.ndarray
 
@@ -65,17 +67,20 @@ class ServedModel:
             runtime=settings.runtime,
             coverage=settings.interval_coverage,
             half_width=widths[level],
+            ranges=card.interval.by_grade.get(level) if card.interval.by_grade else None,
             low=ranges[:, 0],
             high=ranges[:, 1],
         )
 
     def predictor(self, threads: int) -> Predictor:
-        """Load the model into the runtime this service uses: grades on the 0-10 scale for rows of raw features."""
-        if self.runtime == "onnx":
-            return clipped(load_onnx(self.path, threads))
+        """Load the model into the runtime this service uses: for rows of raw features, a regressor's grades on the
+        0-10 scale, or a classifier's probabilities (a column per grade of its card)."""
         kind = KINDS[self.kind]
+        output = clipped if kind.task == "regression" else as_double
+        if self.runtime == "onnx":
+            return output(load_onnx(self.path, threads))
         try:
-            return clipped(kind.load_native(self.path / self.card.native_file, threads))
+            return output(kind.load_native(self.path / self.card.native_file, threads))
         except ImportError as exc:
             raise ModelStoreError(
                 f"WINE_RUNTIME=native needs {', '.join(kind.native_packages)} for the {self.kind} model, and this "
@@ -85,6 +90,8 @@ class ServedModel:
 
     def intervals(self, qualities: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """The calibrated interval around each predicted grade, kept on the 0-10 scale."""
+        if self.ranges is not None:
+            return spans(qualities, self.ranges)
         return (
             np.clip(qualities - self.half_width, TARGET_LOW, TARGET_HIGH),
             np.clip(qualities + self.half_width, TARGET_LOW, TARGET_HIGH),

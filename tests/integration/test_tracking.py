@@ -78,10 +78,14 @@ def test_a_tracked_training_run_holds_what_the_script_printed_and_saved(mlflow_s
     [run] = client.search_runs([experiment.experiment_id], filter_string=f"tags.model_tag = '{tag}'")
     assert run.info.status == "FINISHED" and f"MLflow run {run.info.run_id}" in done.stderr
     metrics = run.data.metrics
+    per_level = ("held_out.coverage.", "held_out.width.")
     assert {
-        k.removeprefix("held_out."): v for k, v in metrics.items() if k.startswith("held_out.") and "cov" not in k
-    } == {k: v for k, v in printed["metrics"].items() if k != "coverage"}
+        k.removeprefix("held_out."): v
+        for k, v in metrics.items()
+        if k.startswith("held_out.") and not k.startswith(per_level)
+    } == {k: v for k, v in printed["metrics"].items() if k not in ("coverage", "width")}
     assert metrics["held_out.coverage.0.9"] == printed["metrics"]["coverage"]["0.9"] == card.metrics.coverage["0.9"]
+    assert metrics["held_out.width.0.9"] == printed["metrics"]["width"]["0.9"] == card.metrics.width["0.9"]
     assert metrics["cv.mae.mean"] == printed["cv_metrics"]["mae"]["mean"] == card.cv_metrics.mae.mean
     assert metrics["held_out.r2"] == card.metrics.r2
     params, tags = run.data.params, run.data.tags

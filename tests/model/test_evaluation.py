@@ -177,6 +177,7 @@ def test_the_command_writes_a_report_that_states_its_figures(tmp_path: Path) -> 
         "predicted_vs_true.png",
         "residuals_by_grade.png",
         "interval_coverage.png",
+        "reliability.png",
     }
     report = json.loads((tmp_path / "evaluation.json").read_text())
     markdown = (tmp_path / "EVALUATION.md").read_text()
@@ -186,3 +187,11 @@ def test_the_command_writes_a_report_that_states_its_figures(tmp_path: Path) -> 
         assert f"| {model}" in markdown and f"{mae['mean']:.3f} ± {mae['std']:.3f}" in markdown
     assert report["targets"]["red"]["sklearn"]["model"] == "svr"  # the only candidate besides the baseline
     assert set(report["duplicates_kept"]["red"]) == {"linear", "svr"}
+    # the classifier beside its baselines, on the same outer folds, in the JSON and the markdown
+    scores = report["classifier"]["red"]["scores"]
+    assert len(report["classifier"]["red"]["per_fold"]["classifier"]) == 2
+    assert (
+        scores["classifier"]["brier"]["mean"] < scores["prior"]["brier"]["mean"] < scores["majority"]["brier"]["mean"]
+    )
+    assert scores["classifier"]["brier_good"]["mean"] < scores["prior"]["brier_good"]["mean"]
+    assert f"{scores['classifier']['brier']['mean']:.4f}" in markdown and "(reliability.png)" in markdown

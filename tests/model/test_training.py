@@ -22,6 +22,7 @@ from wine_quality.store import ModelStoreError, read_card
 
 TINY_NET = ["--no-pin", "--no-progress", "--epochs", "5", "--hidden", "8", "--seed", "3"]
 TINY_TREES = ["--no-pin", "--param", "n_estimators=10", "--cv-repeats", "1", "--seed", "3"]
+HOLDOUT = ["--holdout-fit"]  # the saved model is the one the held-out metrics score
 
 
 def served(kind: str, tag: str, runtime: str) -> ServedModel:
@@ -45,16 +46,18 @@ def test_sklearn_run_saves_its_card_and_both_forms() -> None:
         "rows_unique": 1359,
         "rows_train": 1087,
         "rows_test": 272,
+        "fitted_on": "all",
+        "rows_fitted": 1359,
     }
-    split = split_wines(load_wines(RED), 0.2, 3)
-    assert card.feature_ranges["alcohol"] == (split.x_train[:, -1].min(), split.x_train[:, -1].max())
+    unique = load_wines(RED).drop_duplicates()
+    assert card.feature_ranges["alcohol"] == (unique["alcohol"].min(), unique["alcohol"].max())
     assert {"python", "bentoml", "numpy", "onnxruntime", "scikit-learn"} <= set(card.versions)
     # the seed's linear regression reached R2 0.36 on raw rows; deduplicated data must not do much worse
     assert 0.25 < card.metrics.r2 < 0.6
     assert Path(stored.path_of("model.joblib")).is_file() and Path(stored.path_of("model.onnx")).is_file()
 
 
-@pytest.mark.parametrize(("kind", "argv"), [("sklearn", TINY_TREES), ("torch", TINY_NET)])
+@pytest.mark.parametrize(("kind", "argv"), [("sklearn", TINY_TREES + HOLDOUT), ("torch", TINY_NET + HOLDOUT)])
 def test_the_onnx_form_predicts_what_the_native_model_predicts(kind: str, argv: list[str]) -> None:
     """Parity is checked on every distinct row of the file at training, recorded, and holds for the saved files:
     extra trees exactly (double precision), the network within float32 rounding; held-out metrics agree to 3 places."""
@@ -153,13 +156,15 @@ def test_a_model_saved_by_older_training_code_is_refused_naming_the_fix() -> Non
 
 
 def test_intervals_hold_their_coverage_on_held_out_rows() -> None:
-    """The 90 % interval, calibrated on out-of-fold residuals, covers 87-93 % of the held-out grades."""
+    """The 90 % interval, calibrated on out-of-fold predictions, covers 87-97 % of the held-out grades (grade by
+    grade calibration covers the common grades beyond the level); wider levels, wider intervals."""
     result = sklearn_model.main(["--no-pin", "--param", "n_estimators=50"])
     card = read_card("sklearn", bentoml.models.get(result["tag"]))
     widths = card.interval.half_width
     assert widths["0.8"] < widths["0.9"] < widths["0.95"]
-    assert abs(card.metrics.coverage["0.9"] - 0.9) <= 0.03
+    assert 0.87 <= card.metrics.coverage["0.9"] <= 0.97
     assert card.metrics.coverage["0.8"] < card.metrics.coverage["0.95"]
+    assert card.metrics.width["0.8"] < card.metrics.width["0.9"] < card.metrics.width["0.95"]
 
 
 def test_a_served_model_needs_an_interval_at_the_served_coverage() -> None:

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from train.evaluation import model_sections, paper_sections
+from train.evaluation import interval_sections, model_sections, paper_sections, push_sections
+from train.evaluation.classification_report import classifier_section
 
 if TYPE_CHECKING:
     from train.evaluation.report import Report
@@ -19,9 +20,14 @@ def render(report: Report, plots: dict[str, str]) -> str:
             *paper_sections.results_beside_the_paper(report),
             *paper_sections.issue_targets(report),
             *paper_sections.duplicates_kept(report),
+            *push_sections.accuracy_push(report),
             *model_sections.searches(report),
             *model_sections.intervals(report, plots),
+            *interval_sections.grade_by_grade(report),
             *model_sections.plots_and_curves(report, plots),
+            *classifier_section(
+                report.evaluation.classifiers, report.plan.folds, report.plan.repeats, plots.get("reliability")
+            ),
             *protocol_differences(report),
             *model_sections.recommended(report),
             *versions(report),
@@ -70,7 +76,8 @@ def protocol(report: Report) -> list[str]:
         "mean ± std over runs (one repeat = every row predicted once), the paper's unit.",
         "- **Intervals**: cross-conformal. The winning setting's inner out-of-fold absolute residuals give the "
         "half-width at each level (`conformal_half_widths`: the ⌈(n+1)·level⌉-th smallest); the coverage of "
-        "prediction ± half-width is measured on the outer test fold (`coverage`).",
+        "prediction ± half-width is measured on the outer test fold (`coverage`). The same inner predictions "
+        "calibrate the served grade-by-grade intervals, measured on the same test folds.",
         "",
     ]
 

@@ -63,7 +63,7 @@ def intervals(report: Report, plots: dict[str, str]) -> list[str]:
         "|---|---|" + "---|---|" * len(levels),
     ]
     for d, results in nested.items():
-        for m, r in results.items():
+        for m, r in ((m, r) for m, r in results.items() if r.intervals):
             cells = " | ".join(
                 f"{100 * r.intervals[lv].coverage_pooled:.1f} % (± {100 * r.intervals[lv].coverage.std:.1f}) | "
                 f"±{r.intervals[lv].half_width.mean:.2f}"

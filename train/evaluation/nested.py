@@ -9,8 +9,9 @@ from functools import partial
 import numpy as np
 from sklearn.model_selection import RepeatedKFold
 
-from train.crossval import Regressor, conformal_half_widths, cross_validate
+from train.crossval import Regressor, conformal_half_widths, cross_validate, grade_ranges
 from train.evaluation.candidates import Params
+from wine_quality.card import GradeRanges
 
 # Builds a fresh, unfitted model with these settings and this seed (Candidate.make, or a test's own).
 MakeModel = Callable[[Params, int], Regressor]
@@ -34,6 +35,7 @@ class Search:
     params: Params  # the setting chosen (lowest inner out-of-fold MAE)
     inner_mae: tuple[tuple[Params, float], ...]  # every setting tried, in grid order; empty when none was needed
     half_widths: dict[str, float]  # conformal half-width per level, from the chosen setting's inner residuals
+    ranges: dict[str, GradeRanges]  # grade-by-grade intervals per level, from its inner out-of-fold predictions
 
 
 @dataclass(frozen=True)
@@ -55,11 +57,16 @@ def search_settings(
     with one setting and no intervals wanted there is nothing to cross-validate.
     """
     if len(grid) == 1 and not intervals:
-        return Search(grid[0], (), {})
-    residuals = [cross_validate(partial(make, p), x, y, folds=folds, repeats=1, seed=seed).residuals for p in grid]
-    maes = [float(np.mean(r)) for r in residuals]
-    best = int(np.argmin(maes))
-    return Search(grid[best], tuple(zip(grid, maes, strict=True)), conformal_half_widths(residuals[best]))
+        return Search(grid[0], (), {}, {})
+    runs = [cross_validate(partial(make, p), x, y, folds=folds, repeats=1, seed=seed) for p in grid]
+    maes = [float(np.mean(r.residuals)) for r in runs]
+    best = runs[int(np.argmin(maes))]
+    return Search(
+        grid[int(np.argmin(maes))],
+        tuple(zip(grid, maes, strict=True)),
+        conformal_half_widths(best.residuals),
+        grade_ranges(best.predicted, best.truth),
+    )
 
 
 def nested_cv(

@@ -8,6 +8,7 @@ import numpy as np
 from matplotlib import colormaps
 from matplotlib.figure import Figure
 
+from train.evaluation.classification_report import draw_reliability
 from train.evaluation.results import ByModel, Evaluation, LearningCurve
 from train.evaluation.verdicts import shown_models
 from wine_quality.card import INTERVAL_LEVELS
@@ -27,6 +28,9 @@ def draw_plots(out: Path, evaluation: Evaluation) -> dict[str, str]:
     for name, fig in drawn.items():
         files[name] = f"{name}.png"
         fig.savefig(out / files[name], dpi=110)
+    reliability = draw_reliability(out, evaluation.classifiers)
+    if reliability:
+        files["reliability"] = reliability
     return files
 
 
@@ -114,7 +118,8 @@ def _interval_coverage(nested: ByModel) -> Figure:
     fig = Figure(figsize=(6.5 * len(nested), 4.2))
     axes = fig.subplots(1, len(nested), squeeze=False)
     levels = list(INTERVAL_LEVELS)
-    for ax, (d, results) in zip(axes[0], nested.items(), strict=True):
+    for ax, (d, all_results) in zip(axes[0], nested.items(), strict=True):
+        results = {m: r for m, r in all_results.items() if r.intervals}
         width = 0.8 / len(results)
         for i, (m, r) in enumerate(results.items()):
             xs = np.arange(len(levels)) - 0.4 + width * (i + 0.5)

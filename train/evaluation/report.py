@@ -69,6 +69,7 @@ class Report:
             "nested": by_model_json(ev.nested),
             "duplicates_kept": by_model_json(ev.duplicates_kept),
             "learning_curves": {d: {s: c.as_json() for s, c in cs.items()} for d, cs in ev.curves.items()},
+            "classifier": {d: r.as_json() for d, r in ev.classifiers.items()},
         }
 
 

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
-from typing import Any
+from dataclasses import asdict, dataclass, field
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from train.evaluation.candidates import Kind, Params, params_key
 from train.network import NetConfig
+
+if TYPE_CHECKING:
+    from train.evaluation.classification import ClassifierResult
 
 METRICS = ("r2", "mae", "rmse", "within_0_25", "within_0_5", "within_1_0")
 Json = dict[str, Any]
@@ -36,6 +39,24 @@ class GradeCoverage:
 
 
 @dataclass(frozen=True)
+class GradeByGrade:
+    """One level's grade-by-grade (label-conditional) intervals, the served ones, measured on the outer test folds."""
+
+    coverage: Stat  # over the outer folds
+    coverage_pooled: float
+    width: Stat  # each fold's mean interval width
+    by_grade: dict[int, GradeCoverage]
+
+    def as_json(self) -> Json:
+        return {
+            "coverage": asdict(self.coverage),
+            "coverage_pooled": self.coverage_pooled,
+            "width": asdict(self.width),
+            "by_grade": {str(g): asdict(c) for g, c in self.by_grade.items()},
+        }
+
+
+@dataclass(frozen=True)
 class Interval:
     """One level's conformal intervals, measured on the outer test folds."""
 
@@ -44,6 +65,7 @@ class Interval:
     half_width: Stat
     # the intervals are marginal: they cover the common grades more, the rare ones less
     by_grade: dict[int, GradeCoverage]
+    grade_by_grade: GradeByGrade | None = None  # the same level, calibrated grade by grade
 
     def as_json(self) -> Json:
         return {
@@ -51,6 +73,7 @@ class Interval:
             "coverage_pooled": self.coverage_pooled,
             "half_width": asdict(self.half_width),
             "by_grade": {str(g): asdict(c) for g, c in self.by_grade.items()},
+            "grade_by_grade": self.grade_by_grade.as_json() if self.grade_by_grade else None,
         }
 
 
@@ -159,6 +182,7 @@ class Evaluation:
     recommended_figures: ByModel  # the recommended settings, fixed, on the same outer folds
     duplicates_kept: ByModel  # the paper's protocol, settings fixed to the nested search's modal choice
     curves: dict[str, dict[str, LearningCurve]]  # data set -> which setting ("recommended", ...) -> curve
+    classifiers: dict[str, ClassifierResult] = field(default_factory=dict)  # data set -> the grade classifier
 
     @property
     def datasets(self) -> list[str]:

@@ -14,6 +14,7 @@ from threadpoolctl import threadpool_limits
 
 from train.data import RED, WHITE, deduplicate, load_wines, split_wines
 from train.evaluation.candidates import BY_KEY, Params
+from train.evaluation.classification import ClassifierResult, evaluate_classifier
 from train.evaluation.curves import learning_curve
 from train.evaluation.nested import CVPlan, nested_cv
 from train.evaluation.results import ByModel, Evaluation, LearningCurve, ModelResult
@@ -103,6 +104,24 @@ class CurveJob:
         return learning_curve(self.dataset, split, self.params, plan.seed)
 
 
+@dataclass(frozen=True)
+class ClassifierJob:
+    """The grade classifier on one data set's outer folds."""
+
+    dataset: str
+
+    @property
+    def name(self) -> str:
+        return f"{self.dataset}/classifier"
+
+    def run(self, plan: CVPlan) -> ClassifierResult:
+        x, y, _ = load_xy(self.dataset)
+        return evaluate_classifier(x, y.astype(np.int64), self.dataset, plan)
+
+
+Job = NestedJob | CurveJob | ClassifierJob
+
+
 @contextmanager
 def single_threaded() -> Iterator[None]:
     """One thread per job: reproducible, and no oversubscription when jobs run side by side."""
@@ -117,7 +136,7 @@ def single_threaded() -> Iterator[None]:
         torch.set_num_threads(before)
 
 
-def _timed(job: NestedJob | CurveJob, plan: CVPlan) -> ModelResult | LearningCurve:
+def _timed(job: Job, plan: CVPlan) -> ModelResult | LearningCurve | ClassifierResult:
     started = time.perf_counter()
     with single_threaded():
         result = job.run(plan)
@@ -125,11 +144,11 @@ def _timed(job: NestedJob | CurveJob, plan: CVPlan) -> ModelResult | LearningCur
     return result
 
 
-def second_stage(nested: ByModel, plan: CVPlan) -> list[NestedJob | CurveJob]:
+def second_stage(nested: ByModel, plan: CVPlan) -> list[Job]:
     """The runs whose settings the nested searches fixed: the recommended settings without a search, the paper's
-    protocol (duplicates kept) and the network's learning curves."""
+    protocol (duplicates kept) and the network's learning curves; and the classifier, which has no search."""
     rec = recommended(nested)
-    jobs: list[NestedJob | CurveJob] = []
+    jobs: list[Job] = [ClassifierJob(d) for d in nested]
     for d, results in nested.items():
         jobs += [NestedJob(d, r.model, fixed=r.params) for r in rec.values()]
         sklearn = {m: r for m, r in results.items() if r.kind == "sklearn"}
@@ -160,11 +179,14 @@ def run(datasets: Sequence[str], models: Sequence[str], plan: CVPlan, jobs: int)
     figures: ByModel = {d: {} for d in datasets}
     kept: ByModel = {d: {} for d in datasets}
     curves: dict[str, dict[str, LearningCurve]] = {d: {} for d in datasets}
+    classifiers: dict[str, ClassifierResult] = {}
     for job, result in zip(later, parallel(delayed(_timed)(job, plan) for job in later), strict=True):
-        if isinstance(job, CurveJob):
+        if isinstance(job, ClassifierJob):
+            classifiers[job.dataset] = result
+        elif isinstance(job, CurveJob):
             curves[job.dataset][job.setting] = result
         elif job.keep_duplicates:
             kept[job.dataset][job.model] = result
         else:
             figures[job.dataset][job.model] = result
-    return Evaluation(nested, recommended(nested), figures, kept, curves)
+    return Evaluation(nested, recommended(nested), figures, kept, curves, classifiers)

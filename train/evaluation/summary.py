@@ -10,9 +10,10 @@ import numpy as np
 from train.crossval import share_covered
 from train.evaluation.candidates import Params, params_key
 from train.evaluation.nested import Fold
-from train.evaluation.results import METRICS, GradeCoverage, Interval, SearchSummary, Stat
+from train.evaluation.results import METRICS, GradeByGrade, GradeCoverage, Interval, SearchSummary, Stat
 from train.metrics import regression_metrics
 from wine_quality.card import INTERVAL_LEVELS
+from wine_quality.intervals import spans
 
 
 def per_fold_metrics(y: np.ndarray, folds: Sequence[Fold]) -> list[dict[str, float]]:
@@ -34,13 +35,30 @@ def summarise_metrics(measured: Sequence[dict[str, float]]) -> dict[str, Stat]:
     return {name: Stat.of([m[name] for m in measured]) for name in METRICS}
 
 
+def _by_grade(grade: np.ndarray, covered: np.ndarray) -> dict[int, GradeCoverage]:
+    return {
+        int(g): GradeCoverage(int(np.sum(grade == g)), float(np.mean(covered[grade == g]))) for g in np.unique(grade)
+    }
+
+
+def _grade_by_grade(y: np.ndarray, folds: Sequence[Fold], level: str) -> GradeByGrade:
+    """Each outer fold's grade-by-grade intervals, calibrated on its inner predictions, on its test rows."""
+    per_fold = [spans(f.predicted, f.search.ranges[level]) for f in folds]
+    covered = [(low <= y[f.test]) & (y[f.test] <= high) for f, (low, high) in zip(folds, per_fold, strict=True)]
+    return GradeByGrade(
+        coverage=Stat.of([float(np.mean(c)) for c in covered]),
+        coverage_pooled=float(np.mean(np.concatenate(covered))),
+        width=Stat.of([float(np.mean(high - low)) for low, high in per_fold]),
+        by_grade=_by_grade(np.concatenate([y[f.test] for f in folds]).astype(int), np.concatenate(covered)),
+    )
+
+
 def intervals(y: np.ndarray, folds: Sequence[Fold]) -> dict[str, Interval]:
     """Coverage of each outer fold's conformal intervals on that fold's test rows, per level; empty without any."""
     if not folds[0].search.half_widths:
         return {}
     truth = np.concatenate([y[f.test] for f in folds])
     abs_error = np.abs(truth - np.concatenate([f.predicted for f in folds]))
-    grade = truth.astype(int)
     found = {}
     for level in (f"{lv:g}" for lv in INTERVAL_LEVELS):
         widths = np.concatenate([np.full(len(f.test), f.search.half_widths[level]) for f in folds])
@@ -49,10 +67,8 @@ def intervals(y: np.ndarray, folds: Sequence[Fold]) -> dict[str, Interval]:
             coverage=Stat.of([share_covered(y[f.test], f.predicted, f.search.half_widths[level]) for f in folds]),
             coverage_pooled=float(np.mean(covered)),
             half_width=Stat.of([f.search.half_widths[level] for f in folds]),
-            by_grade={
-                int(g): GradeCoverage(int(np.sum(grade == g)), float(np.mean(covered[grade == g])))
-                for g in np.unique(grade)
-            },
+            by_grade=_by_grade(truth.astype(int), covered),
+            grade_by_grade=_grade_by_grade(y, folds, level),
         )
     return found
 

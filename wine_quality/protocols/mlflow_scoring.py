@@ -18,7 +18,7 @@ from fastapi import APIRouter, Query, Request, Response
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, StrictFloat, StrictInt, StrictStr, ValidationError, WithJsonSchema
 
-from wine_quality.kinds import KINDS
+from wine_quality.kinds import REGRESSION_KINDS
 from wine_quality.protocols.base import (
     ProtocolError,
     error_responses,
@@ -38,7 +38,7 @@ ERROR_CODES = {400: "BAD_REQUEST", 415: "BAD_REQUEST", 503: "TEMPORARILY_UNAVAIL
 if TYPE_CHECKING:
     KindName = str
 else:
-    KindName = Literal[tuple(KINDS)]
+    KindName = Literal[REGRESSION_KINDS]
 
 # a row as an object: the schema states what is checked (the 11 names, each within its bounds, nothing else)
 _WINE = Wine.model_json_schema(by_alias=True)
@@ -134,8 +134,10 @@ ANSWERS: dict[int | str, dict[str, Any]] = {
 def default_kind() -> str:
     """The kind the WINE_INVOCATIONS_MODEL setting names, checked against the registry."""
     kind = get_settings().invocations_model
-    if kind not in KINDS:
-        raise ValueError(f"WINE_INVOCATIONS_MODEL={kind!r} is not a served model kind: use one of {', '.join(KINDS)}")
+    if kind not in REGRESSION_KINDS:
+        raise ValueError(
+            f"WINE_INVOCATIONS_MODEL={kind!r} is not a served model kind: use one of {', '.join(REGRESSION_KINDS)}"
+        )
     return kind
 
 

@@ -1,6 +1,6 @@
 // Shared by the page's parts: calling the API, reading the feature schema, small DOM and number helpers.
 
-export const MODEL_NAMES = { sklearn: "scikit-learn", torch: "neural network (PyTorch)" };
+export const MODEL_NAMES = { sklearn: "scikit-learn", torch: "neural network (PyTorch)", classifier: "grade classifier" };
 
 // Relative to /ui/, so the page keeps working behind a proxy that serves the service under a prefix.
 const url = (path) => new URL(`../${path}`, document.baseURI);

@@ -1,0 +1,99 @@
+"""The grade classifier's training: its card, its probabilities, its ONNX form's parity, its baselines."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import bentoml
+import joblib
+import numpy as np
+import pytest
+
+from train import classifier_model
+from train.data import RED, WHITE, load_wines, split_wines
+from train.metrics import probability_metrics
+from wine_quality.card import ModelCard
+from wine_quality.kinds import KINDS
+from wine_quality.schema import FEATURE_NAMES
+from wine_quality.served import ServedModel
+from wine_quality.settings import Settings
+from wine_quality.store import read_card
+
+SEED = 3
+SMALL = ["--no-pin", "--n-estimators", "20", "--seed", str(SEED)]
+
+
+def served(tag: str, runtime: str) -> ServedModel:
+    return ServedModel.load("classifier", Settings(model_tags={"classifier": tag}, runtime=runtime))  # type: ignore[arg-type]
+
+
+@pytest.fixture(scope="module")
+def trained() -> tuple[str, ModelCard]:
+    tag = classifier_model.main([*SMALL, "--holdout-fit"])["tag"]
+    return tag, read_card("classifier", bentoml.models.get(tag))
+
+
+def test_the_classifier_is_a_registered_kind_trained_by_python_m_train() -> None:
+    """One registry entry names its store entry and training script, as for the regressors."""
+    kind = KINDS["classifier"]
+    assert (kind.task, kind.store_name, kind.train_command) == (
+        "classification",
+        "wine_quality_classifier",
+        "python -m train.classifier_model",
+    )
+
+
+def test_its_card_holds_the_grades_the_threshold_and_brier_scores_beside_baselines(
+    trained: tuple[str, ModelCard],
+) -> None:
+    """The card lists the grades seen in training and the good-wine threshold; its held-out Brier scores, recomputed
+    here from the saved model, beat both baselines (the most common grade, and the grade frequencies)."""
+    tag, card = trained
+    found = card.classification
+    assert found is not None and card.kind == "classifier" and card.estimator == "calibrated_extra_trees"
+    assert (found.classes, found.good_threshold) == ([3, 4, 5, 6, 7, 8], 7)
+    assert card.hyperparameters["good_threshold"] == 7 and card.hyperparameters["n_estimators"] == 20
+    split = split_wines(load_wines(RED), 0.2, SEED)
+    model = joblib.load(Path(bentoml.models.get(tag).path_of("model.joblib")))
+    again = probability_metrics(split.y_test, model.predict_proba(split.x_test), np.array(found.classes), 7)
+    assert found.held_out.model_dump() == pytest.approx(again)
+    for baseline in (found.majority_baseline, found.prior_baseline):
+        assert found.held_out.brier < baseline.brier and found.held_out.brier_good < baseline.brier_good
+    assert found.majority_baseline.brier > found.prior_baseline.brier  # certainty of one grade is the worse guess
+    # the expected grade is graded like any model's prediction
+    assert card.metrics.mae < 0.6 and set(card.metrics.coverage) == {"0.8", "0.9", "0.95"}
+
+
+def test_its_probabilities_are_calibrated_well_enough_to_trust(trained: tuple[str, ModelCard]) -> None:
+    """On the held-out rows, the wines given P(good) above one half are mostly good, those below a tenth rarely,
+    and the mean P(good) is near the share of good wines."""
+    tag, card = trained
+    split = split_wines(load_wines(RED), 0.2, SEED)
+    p = served(tag, "native").predictor(1)(split.x_test)
+    good = p[:, np.array(card.classification.classes) >= 7].sum(axis=1)  # type: ignore[union-attr]
+    is_good = split.y_test >= 7
+    assert np.mean(is_good[good > 0.5]) > 0.5 and np.mean(is_good[good < 0.1]) < 0.1
+    assert abs(np.mean(good) - np.mean(is_good)) < 0.05
+
+
+def test_the_onnx_form_gives_the_same_probabilities(trained: tuple[str, ModelCard]) -> None:
+    """Parity recorded at training in double precision; the saved files agree on red and on white wines, every row's
+    probabilities summing to 1."""
+    tag, card = trained
+    assert card.onnx.precision == "double" and card.onnx.rows_checked == 1359
+    assert card.onnx.max_abs_diff <= card.onnx.tolerance == 1e-9
+    rows = np.concatenate(
+        [load_wines(RED)[list(FEATURE_NAMES)].to_numpy()[:300], load_wines(WHITE)[list(FEATURE_NAMES)].to_numpy()[:300]]
+    )
+    onnx, native = served(tag, "onnx").predictor(1)(rows), served(tag, "native").predictor(1)(rows)
+    assert onnx.shape == (600, 6)
+    np.testing.assert_allclose(onnx, native, rtol=0, atol=1e-9)
+    np.testing.assert_allclose(onnx.sum(axis=1), 1.0, rtol=0, atol=1e-12)
+
+
+def test_the_good_threshold_is_a_training_option() -> None:
+    """--good-threshold 6 is recorded in the card and moves the good-wine Brier score's definition with it."""
+    tag = classifier_model.main([*SMALL, "--good-threshold", "6", "--n-estimators", "10"])["tag"]
+    card = read_card("classifier", bentoml.models.get(tag))
+    assert card.classification is not None and card.classification.good_threshold == 6
+    assert card.data.fitted_on == "all"

@@ -1,0 +1,54 @@
+"""Issue 14's accuracy push: the chemistry features, the ordinal model, seed ensembles and the serving rule."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from sklearn.linear_model import Ridge
+
+from tests.model.test_evaluation_verdicts import _result
+from train.data import RED, load_wines
+from train.evaluation.push import OrdinalForest, SeedEnsemble, chemistry
+from train.evaluation.push_sections import beats_served, paired
+from wine_quality.schema import EXAMPLE, FEATURE_NAMES, TARGET
+
+
+def test_chemistry_features_are_what_a_winemaker_computes() -> None:
+    """For the seed's wine (free SO2 11, total 34, pH 3.51): bound SO2 23 mg/dm3 and molecular SO2 about 0.21."""
+    row = chemistry(np.array([list(EXAMPLE.values())]))[0]
+    assert row[:11].tolist() == list(EXAMPLE.values())
+    assert row[11] == pytest.approx(23.0)
+    assert row[12] == pytest.approx(11.0 / (1 + 10 ** (3.51 - 1.81)))
+    assert row[13] == pytest.approx(7.4 / 0.7) and row[15] == pytest.approx(7.4 + 0.7 + 0.0)
+
+
+def test_the_ordinal_forest_predicts_grades_in_the_seen_range_and_in_order() -> None:
+    """Fitted on red, it predicts within the grades seen, and the wines it grades highest are better on average."""
+    frame = load_wines(RED).drop_duplicates()
+    x, y = frame[list(FEATURE_NAMES)].to_numpy(), frame[TARGET].to_numpy()
+    predicted = OrdinalForest(n_estimators=10, random_state=0).fit(x[:1000], y[:1000]).predict(x[1000:])
+    assert np.all((predicted >= 3) & (predicted <= 8))
+    order = np.argsort(predicted)
+    assert y[1000:][order[-50:]].mean() > y[1000:][order[:50]].mean() + 0.5
+
+
+def test_a_seed_ensemble_averages_its_members() -> None:
+    """Each member gets its own seed; the prediction is their mean."""
+    rng = np.random.default_rng(0)
+    x, y = rng.normal(size=(50, 3)), rng.normal(size=50)
+    ensemble = SeedEnsemble(Ridge(random_state=0), seeds=3, random_state=7).fit(x, y)
+    assert [m.random_state for m in ensemble.members_] == [7, 8, 9]
+    assert ensemble.predict(x) == pytest.approx(np.mean([m.predict(x) for m in ensemble.members_], axis=0))
+
+
+def test_a_candidate_is_served_only_if_it_beats_extra_trees_by_more_than_a_standard_error() -> None:
+    """Paired over the same folds: a steady small gain qualifies, a larger but noisy one does not."""
+    served = _result("extra_trees", "sklearn", 0.49)
+    steady, noisy = _result("steady", "sklearn", 0.48), _result("noisy", "sklearn", 0.47)
+    served.per_fold.extend({"mae": v} for v in (0.50, 0.48, 0.49, 0.49))
+    steady.per_fold.extend({"mae": v} for v in (0.49, 0.47, 0.48, 0.48))
+    noisy.per_fold.extend({"mae": v} for v in (0.40, 0.56, 0.42, 0.50))
+    results = {"extra_trees": served, "steady": steady, "noisy": noisy}
+    assert paired(results, "steady") == pytest.approx((-0.01, 0.0))
+    assert beats_served(results, "steady") and not beats_served(results, "noisy")
+    assert not beats_served(results, "extra_trees")

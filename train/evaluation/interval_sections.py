@@ -1,0 +1,106 @@
+"""The report's section on the served, grade-by-grade intervals: coverage per true grade against issue 14's target."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from train.evaluation.results import GradeByGrade, ModelResult
+from train.evaluation.verdicts import shown_models
+
+if TYPE_CHECKING:
+    from train.evaluation.report import Report
+
+# Issue 14: 90 % coverage, within 2 points, in every true-grade group of at least 30 wines.
+TARGET_LEVEL, TARGET_POINTS, TARGET_WINES = "0.9", 2.0, 30
+# What was tried before the served method, on one 5-fold split of each data set (extra trees, 100 trees), each
+# calibrated inside the outer training fold on a 5-fold inner CV and measured on the outer test fold. Not rerun here.
+TRIED_NOTE = (
+    "Tried before settling on grade-by-grade calibration (90 % level, one outer 5-fold split, extra trees; coverage "
+    "of grades 4 / 5 / 6 / 7 on red, 4 / 5 / 6 / 7 / 8 on white; mean width): one half-width for all (red 26 / 97 / "
+    "99 / 78 %, 2.13; white 40 / 94 / 99 / 88 / 18 %, 2.24); normalised conformal with a difficulty model (extra "
+    "trees on |out-of-fold residual|, cross-fitted) from the features (red 34 / 97 / 95 / 83 %, 2.09) or the "
+    "features and the prediction (red 30 / 97 / 95 / 82 %, white 42 / 93 / 98 / 88 / 29 %, 2.28); two one-sided "
+    "difficulty models for an asymmetric interval (red 42 / 97 / 94 / 84 %, white 57 / 93 / 98 / 86 / 34 %); "
+    "Mondrian calibration by bins of the prediction (red 34 / 98 / 96 / 82 %); grade-by-grade on the normalised "
+    "score (red 92 / 94 / 91 / 92 %, 2.47; white 95 / 93 / 91 / 92 / 92 %, 3.86), and with levels tuned per grade "
+    "on the calibration rows to undo the span's over-coverage (overfitted: red grade 4 fell to 79-83 %). A "
+    "difficulty model widens or narrows the interval with the wine but cannot tell a rare grade's wine from a "
+    "common one's, so the rare grades stay uncovered; only calibrating each true grade apart reaches them. The "
+    "difficulty model narrowed the grade-by-grade intervals a little (white 3.86 vs 4.13) at the cost of a second "
+    "model to export and serve, so the served intervals use the prediction alone."
+)
+
+
+def _verdict(wines: float, coverage: float) -> str:
+    if wines < TARGET_WINES:
+        return f"(< {TARGET_WINES} wines)"
+    gap = 100 * coverage - 100 * float(TARGET_LEVEL)
+    return "met" if abs(gap) <= TARGET_POINTS else f"**not met** ({gap:+.1f} points)"
+
+
+def _grade_table(d: str, results: dict[str, ModelResult], repeats: int) -> list[str]:
+    shown = [m for m in shown_models(results) if m != "linear"]
+    if not shown:
+        return []
+    best = results[shown[0]].intervals[TARGET_LEVEL]
+    ours: dict[str, GradeByGrade] = {m: results[m].intervals[TARGET_LEVEL].grade_by_grade for m in shown}  # type: ignore[misc]
+    lines = [
+        f"| {d}: grade | wines | {shown[0]}, one half-width | "
+        + " | ".join(f"{m}, grade by grade" for m in shown)
+        + f" | target ({shown[0]}) |",
+        "|---|---|---|" + "---|" * len(shown) + "---|",
+    ]
+    for g, marginal in best.by_grade.items():
+        wines = marginal.rows / repeats
+        cells = " | ".join(f"{100 * ours[m].by_grade[g].coverage:.1f} %" for m in shown)
+        verdict = _verdict(wines, ours[shown[0]].by_grade[g].coverage)
+        lines.append(f"| {g} | {wines:.0f} | {100 * marginal.coverage:.0f} % | {cells} | {verdict} |")
+    return [*lines, ""]
+
+
+def grade_by_grade(report: Report) -> list[str]:
+    """Coverage and width of the served intervals per level, then per true grade at 90 % beside the target."""
+    nested, repeats = report.evaluation.nested, report.plan.repeats
+    lines = [
+        "## Intervals that fit each wine (served)",
+        "",
+        "The served interval is calibrated grade by grade (label-conditional conformal prediction, "
+        "`train.crossval.grade_ranges`): from the inner out-of-fold predictions, for each true grade k the central "
+        "share (the level) of k − prediction among that grade's wines gives the range of predictions for which k "
+        "is plausible; a wine's interval spans the grades whose range holds its prediction (`wine_quality."
+        "intervals.spans`). Each grade is then covered at the level, not only the common ones, and the width depends "
+        "on the wine: narrow for a prediction where one grade dominates, wide where a rare grade is plausible too. "
+        "Measured on the outer test folds, pooled (± std over folds), with the mean width in grades:",
+        "",
+        "| data | model | level | coverage | mean width | one half-width: coverage | width |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for d, results in nested.items():
+        for m in (m for m in shown_models(results) if m != "linear"):
+            for level, interval in results[m].intervals.items():
+                ours = interval.grade_by_grade
+                if ours is None:
+                    continue
+                lines.append(
+                    f"| {d} | {m} | {100 * float(level):.0f} % | {100 * ours.coverage_pooled:.1f} % "
+                    f"(± {100 * ours.coverage.std:.1f}) | {ours.width.mean:.2f} | "
+                    f"{100 * interval.coverage_pooled:.1f} % | {2 * interval.half_width.mean:.2f} |"
+                )
+    lines += [
+        "",
+        f"Issue 14's target: {100 * float(TARGET_LEVEL):.0f} % coverage within ±{TARGET_POINTS:.0f} points in every "
+        f"true-grade group of at least {TARGET_WINES} wines (wines: distinct rows, each tested once per repeat):",
+        "",
+    ]
+    for d, results in nested.items():
+        lines += _grade_table(d, results, repeats)
+    return [
+        *lines,
+        "Where the target is missed, it is by over-coverage of the middle grades: a wine's interval spans every "
+        "grade between the lowest and the highest plausible one, so a grade between two plausible ones is covered "
+        "even where its own range would have left it out. Grades with fewer than 30 wines are calibrated on very "
+        "few of them (red grade 3: about 8 per training fold), so their coverage is loose.",
+        "",
+        TRIED_NOTE,
+        "",
+    ]
