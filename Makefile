@@ -48,7 +48,7 @@ test-unit: install ## Only the tests that need no server
 test-e2e: install ## Only the end-to-end test: bento, image, container vs bentoml serve (minutes)
 	$(BIN)/python -m pytest -m e2e
 
-evaluate: install ## Nested repeated CV of every model vs the paper (~10 min on 2 cores): reports/EVALUATION.md
+evaluate: install ## Nested repeated CV of every model vs the paper (~30 min on 2 cores): reports/EVALUATION.md
 	$(BIN)/python -m train.evaluate $(EVAL_ARGS)
 
 bento: models ## Build the bento of the pinned models (bentoml build; RUNTIME=native adds torch, scikit-learn)
