@@ -14,6 +14,7 @@ import argparse
 import asyncio
 import json
 import sys
+from collections import Counter
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -78,11 +79,13 @@ def main() -> None:
     settled = [mb for t, mb in run.rss_mb if t >= WARM_UP_S]
     growth = (max(settled) - settled[0]) / settled[0] if settled else float("nan")
     failed = sum(o.status != 200 for o in run.outcomes)
+    statuses = Counter(str(o.status) for o in run.outcomes if o.status != 200)  # "0": no answer
     summary = {
         "capacity_per_s": capacity,
         "rate_per_s": rate,
         "requests": len(run.outcomes),
         "failed": failed,
+        "failed_by_status": dict(statuses),
         "rss_mb_after_warm_up": settled[0] if settled else None,
         "rss_mb_max": max(settled) if settled else None,
         "rss_growth": growth,
