@@ -128,6 +128,7 @@ WineQuality.add_asgi_middleware(
     api_key=SETTINGS.api_key.get_secret_value() if SETTINGS.api_key else None,
     max_body_bytes=SETTINGS.max_body_bytes,
     max_work=SETTINGS.max_concurrent_work,
+    shed_after_s=SETTINGS.shed_after_ms / 1000,
     json_routes=JSON_ROUTES,
 )
 WineQuality.add_asgi_middleware(

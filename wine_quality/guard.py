@@ -6,15 +6,19 @@
   the limit (chunked).
 - JSON only where JSON is read: a POST to one of BentoML's JSON APIs with another Content-Type gets 415 (BentoML
   would try to read a multipart body as form fields and fail with 500). A body with no Content-Type is read as JSON.
-- Load shedding (WINE_MAX_CONCURRENT_WORK): POST requests hold units of work while they run, one per request plus
-  one per 32 KiB of body (a 1,000-row batch weighs about eleven single wines). A request that would take the total
-  past the limit gets 503 with Retry-After at once, instead of queueing until it times out.
+- Load shedding (WINE_MAX_CONCURRENT_WORK, WINE_SHED_AFTER_MS): POST requests hold units of work while they run,
+  one per request plus one per 32 KiB of body (a 1,000-row batch weighs about eleven single wines). Work over the
+  limit is a queue; a queue that has stood for WINE_SHED_AFTER_MS is overload, not a burst, and from then until it
+  has drained back to the limit, new requests get 503 with Retry-After at once instead of queueing until they time
+  out. A burst (a client's catch-up, a pause of the machine) is absorbed up to four times the limit, beyond which
+  requests are shed at once.
 """
 
 from __future__ import annotations
 
 import hmac
 import json
+import time
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
@@ -27,6 +31,7 @@ App = Callable[[Scope, Receive, Send], Awaitable[None]]
 PROBES = frozenset({"/livez", "/readyz", "/healthz", "/metrics"})
 DOCUMENTS = frozenset({"/", "/docs.json", "/schema.json"})
 BODY_UNIT = 32 * 1024
+BURST_FACTOR = 4  # a burst may hold this many times the limit's work before any wait for WINE_SHED_AFTER_MS
 
 
 def is_open(path: str) -> bool:
@@ -46,11 +51,33 @@ class Guard:
     """API key, body limit and load shedding in front of the entry service's routes."""
 
     def __init__(
-        self, app: App, api_key: str | None, max_body_bytes: int, max_work: int, json_routes: frozenset[str]
+        self,
+        app: App,
+        api_key: str | None,
+        max_body_bytes: int,
+        max_work: int,
+        json_routes: frozenset[str],
+        shed_after_s: float = 0.5,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.app, self.max_body_bytes, self.max_work, self.json_routes = app, max_body_bytes, max_work, json_routes
+        self.shed_after_s, self.clock = shed_after_s, clock
         self._expected = f"Bearer {api_key}".encode() if api_key else None
         self.work = 0  # units held by the requests running now
+        self.queued_since: float | None = None  # since when the work has been over the limit, without a break
+
+    def _overloaded(self, weight: int) -> bool:
+        """Whether to shed a request of this weight: the work it would make is past the burst bound, or over the
+        limit after a queue has stood for `shed_after_s`."""
+        after = self.work + weight
+        if not self.work or after <= self.max_work:
+            return False
+        if after > BURST_FACTOR * self.max_work:
+            return True
+        now = self.clock()
+        if self.queued_since is None:
+            self.queued_since = now
+        return now - self.queued_since >= self.shed_after_s
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -78,7 +105,7 @@ class Guard:
                 return
             length, receive = len(body), _replay(body, receive)
         weight = min(self.max_work, 1 + length // BODY_UNIT)
-        if self.work and self.work + weight > self.max_work:
+        if self._overloaded(weight):
             retry = {"Retry-After": "1"}
             await _answer(send, 503, f"at capacity ({self.work} units of work in progress): retry in 1 s", retry)
             return
@@ -87,6 +114,8 @@ class Guard:
             await self.app(scope, receive, send)
         finally:
             self.work -= weight
+            if self.work <= self.max_work:
+                self.queued_since = None  # the queue has drained: the next one over the limit is a new burst
 
     def _authorised(self, scope: Scope) -> bool:
         given = next((v for k, v in scope["headers"] if k == b"authorization"), b"")

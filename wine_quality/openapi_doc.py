@@ -50,7 +50,9 @@ def _response(description: str, headers: dict[str, Any] | None = None) -> dict[s
 UNAUTHORISED = _response("WINE_API_KEY is set and the request lacks `Authorization: Bearer <key>`")
 TOO_LARGE = _response("the request body is over WINE_MAX_BODY_BYTES")
 RETRY_AFTER = {"Retry-After": {"description": "seconds to wait", "schema": {"type": "integer"}}}
-AT_CAPACITY = _response("the service is at capacity (WINE_MAX_CONCURRENT_WORK): retry later", RETRY_AFTER)
+AT_CAPACITY = _response(
+    "the service is overloaded (WINE_MAX_CONCURRENT_WORK, WINE_SHED_AFTER_MS): retry later", RETRY_AFTER
+)
 TIMED_OUT = _response("no answer within WINE_REQUEST_TIMEOUT_S")
 NOT_JSON = _response("the body is not sent as application/json")
 NOT_READY = {"description": "a model service is not ready (starting, or restarting after a crash)"}

@@ -60,6 +60,9 @@ class Settings(BaseSettings):
     max_concurrent_work: int = Field(
         96, ge=1, description="units of work (a request, plus one per 32 KiB of body) in progress before 503"
     )
+    shed_after_ms: int = Field(
+        500, ge=0, description="how long work may stand over max_concurrent_work (a burst) before requests get 503"
+    )
 
     # Drift monitoring (wine_quality/monitoring.py): recent rows against the training distributions on /metrics.
     drift: bool = Field(True, description="track drift of inputs and predictions (off only to measure its cost)")

@@ -62,8 +62,33 @@ async def call(
     return start["status"], {k.decode(): v.decode() for k, v in start["headers"]}
 
 
-def guard(app: App, api_key: str | None = None, max_body: int = 10_000, max_work: int = 4) -> Guard:
-    return Guard(app, api_key=api_key, max_body_bytes=max_body, max_work=max_work, json_routes=JSON_ROUTES)
+class Clock:
+    """The guard's clock, moved by the test."""
+
+    def __init__(self) -> None:
+        self.now = 100.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def guard(
+    app: App,
+    api_key: str | None = None,
+    max_body: int = 10_000,
+    max_work: int = 4,
+    shed_after_s: float = 0.5,
+    clock: Clock | None = None,
+) -> Guard:
+    return Guard(
+        app,
+        api_key=api_key,
+        max_body_bytes=max_body,
+        max_work=max_work,
+        json_routes=JSON_ROUTES,
+        shed_after_s=shed_after_s,
+        clock=clock or Clock(),
+    )
 
 
 def test_the_key_is_needed_everywhere_but_probes_documents_and_the_page() -> None:
@@ -129,38 +154,65 @@ def test_json_apis_take_json_only() -> None:
     }
 
 
-def test_work_beyond_the_limit_is_shed_with_retry_after_and_admitted_again_after() -> None:
-    """With 4 units of work allowed and 4 requests held, a fifth gets 503 + Retry-After at once; probes pass; once
-    the held ones finish, requests are admitted again. A large body weighs more than a small one."""
-    app = App()
+def test_a_queue_that_stands_past_the_grace_is_shed_with_retry_after_and_admitted_again_once_drained() -> None:
+    """4 units allowed, 4 requests held: a fifth is a burst and is admitted; once work has stood over the limit for
+    the grace (0.5 s), the next gets 503 + Retry-After at once, probes still pass; when the held ones finish, requests
+    are admitted again, and a new burst gets a new grace."""
+    app, clock = App(), Clock()
     app.hold = True
-    g = guard(app, max_work=4)
+    g = guard(app, max_work=4, clock=clock)
 
-    async def run() -> tuple[int, str | None, int, int, int, int]:
+    async def run() -> tuple[int, int, int, str | None, int, int, int, int]:
         held = [asyncio.create_task(call(g, "/predict")) for _ in range(4)]
         await asyncio.sleep(0.01)
-        shed, headers = await call(g, "/predict")
+        burst = asyncio.create_task(call(g, "/predict"))  # over the limit, within the grace
+        await asyncio.sleep(0.01)
+        in_burst = g.work
+        clock.now += 0.4
+        still = asyncio.create_task(call(g, "/predict"))  # 0.4 s: still a burst
+        await asyncio.sleep(0.01)
+        clock.now += 0.2
+        shed, headers = await call(g, "/predict")  # 0.6 s over the limit: overload
         probe = (await call(g, "/readyz", method="GET"))[0]
-        in_use = g.work
         app.release.set()
-        await asyncio.gather(*held)
+        await asyncio.gather(*held, burst, still)
         app.hold = False
         after = (await call(g, "/predict"))[0]
-        return shed, headers.get("retry-after"), probe, in_use, after, g.work
+        return in_burst, burst.result()[0], shed, headers.get("retry-after"), probe, still.result()[0], after, g.work
 
-    assert asyncio.run(run()) == (503, "1", 200, 4, 200, 0)
+    assert asyncio.run(run()) == (5, 200, 503, "1", 200, 200, 200, 0)
+    assert g.queued_since is None
+
+
+def test_a_burst_past_four_times_the_limit_is_shed_at_once() -> None:
+    """2 units allowed: 8 held requests are a burst (four times the limit), the ninth is shed without waiting."""
+    app = App()
+    app.hold = True
+    g = guard(app, max_work=2)
+
+    async def run() -> tuple[int, int]:
+        held = [asyncio.create_task(call(g, "/predict")) for _ in range(8)]
+        await asyncio.sleep(0.01)
+        in_use = g.work
+        ninth = (await call(g, "/predict"))[0]
+        app.release.set()
+        await asyncio.gather(*held)
+        return in_use, ninth
+
+    assert asyncio.run(run()) == (8, 503)
 
 
 def test_a_large_body_weighs_more_than_a_small_one() -> None:
-    """With 4 units allowed and one small request held, a 96 KiB body (1 + 3 units) is shed, a small one is not."""
+    """With 4 units allowed, no grace and one small request held, a 128 KiB body (1 + 4 units) is shed, a small one
+    is not."""
     app = App()
     app.hold = True
-    g = guard(app, max_work=4, max_body=200_000)
+    g = guard(app, max_work=4, max_body=200_000, shed_after_s=0.0)
 
     async def run() -> tuple[int, int, int]:
         held = asyncio.create_task(call(g, "/predict"))
         await asyncio.sleep(0.01)
-        heavy = (await call(g, "/predict", b"x" * (3 * 32 * 1024)))[0]
+        heavy = (await call(g, "/predict", b"x" * (4 * 32 * 1024)))[0]
         light = asyncio.create_task(call(g, "/predict"))
         await asyncio.sleep(0.01)
         in_use = g.work
