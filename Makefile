@@ -33,7 +33,7 @@ install: $(STAMP) ## Create .venv and install the pinned dependencies
 models: install ## Train the models the store lacks (pinned in model-pins.json)
 	$(BIN)/python -m train
 
-train: install ## Retrain both models and pin the new versions
+train: install ## Retrain every model kind (regressors and classifier) and pin the new versions
 	$(BIN)/python -m train --all
 
 serve: models ## Install, train if needed, and serve on http://$(HOST):$(PORT)
