@@ -13,6 +13,8 @@ MANY, ONE = 32, 1  # the clients the targets name
 SINGLE_ROUTES = ("/predict", "/predict_net")
 ROWS_FLOOR = {"torch": 200_000, "sklearn": 100_000}
 RSS_CEILING_MB = 500
+OURS_V2_ROUTE = "/v2/models/wine-quality-sklearn/infer"
+PROTOCOL_COST_CEILING = 0.10  # the V2 layer may cost at most 10 % of our JSON endpoints' throughput
 READY_CEILING_S = 3.0
 
 Runs = list[dict[str, Any]]
@@ -124,6 +126,31 @@ def _drift_goals(runs: Runs) -> list[Goal]:
     return out
 
 
+def _protocol_goals(runs: Runs) -> list[Goal]:
+    """Our V2 route against our JSON routes on the same model: single rows at 32 clients, 1,000-row batches at best."""
+
+    def best_rows(name: str) -> dict[str, Any] | None:
+        mine = [r for r in runs if r["target"] == OURS and r["name"] == name]
+        return max(mine, key=lambda r: r["requests_per_s"], default=None)
+
+    floor = 1 - PROTOCOL_COST_CEILING
+    single = f"`{OURS_V2_ROUTE}`, {MANY} clients: >= {floor:.0%} of `/predict`'s req/s"
+    batch_v2 = best_rows(f"{OURS_V2_ROUTE} [sklearn, 1,000 rows, V2 tensor]")
+    batch_json = best_rows("/predict_batch [sklearn, 1,000 rows, samples]")
+    return [
+        _ratio(
+            single, find(runs, OURS, OURS_V2_ROUTE, MANY), find(runs, OURS, "/predict", MANY), "requests_per_s", floor
+        ),
+        _ratio(
+            f"`{OURS_V2_ROUTE}`, 1,000-row tensors: >= {floor:.0%} of `/predict_batch`'s rows/s (samples, best)",
+            batch_v2,
+            batch_json,
+            "requests_per_s",
+            floor,
+        ),
+    ]
+
+
 def goals(results: dict[str, Any]) -> list[Goal]:
     """Every target of the issue, in the issue's order."""
     runs: Runs = results["runs"]
@@ -135,6 +162,7 @@ def goals(results: dict[str, Any]) -> list[Goal]:
     out += _latency_goals(runs)
     out += _batch_goals(runs)
     out += _drift_goals(runs)
+    out += _protocol_goals(runs)
     ours = results["targets"].get(OURS)
     name = f"all serving processes <= {RSS_CEILING_MB} MB RSS at peak"
     out.append(

@@ -79,9 +79,10 @@ def _lua(bodies: list[str]) -> str:
     )
 
 
-def _v2(rows: list[list[float]]) -> str:
+def _v2(rows: list[list[float]], name: str = "input-0") -> str:
+    """A V2 inference request of one [N, 11] FP64 tensor (MLServer names it freely; ours reads `wines`)."""
     flat = [value for row in rows for value in row]
-    return json.dumps({"inputs": [{"name": "input-0", "shape": [len(rows), 11], "datatype": "FP64", "data": flat}]})
+    return json.dumps({"inputs": [{"name": name, "shape": [len(rows), 11], "datatype": "FP64", "data": flat}]})
 
 
 def write_scripts(folder: Path) -> dict[str, Path]:
@@ -92,6 +93,8 @@ def write_scripts(folder: Path) -> dict[str, Path]:
         "single": [json.dumps(dict(zip(FEATURE_NAMES, r, strict=True))) for r in rows[:SINGLE_ROWS]],
         "v2-single": [_v2([r]) for r in rows[:SINGLE_ROWS]],
         "v2-batch": [_v2(rows[i : i + BATCH_ROWS]) for i in starts],
+        "ours-v2-single": [_v2([r], "wines") for r in rows[:SINGLE_ROWS]],
+        "ours-v2-batch": [_v2(rows[i : i + BATCH_ROWS], "wines") for i in starts],
     }
     for kind in ("sklearn", "torch"):
         bodies[f"{kind}-samples"] = [

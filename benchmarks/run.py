@@ -73,18 +73,22 @@ def plan(
         for model in ("sklearn", "torch")
         for form in ("samples", "columns")
     ]
-    v2 = f"/v2/models/{peers.MLSERVER_MODEL}/infer"
-    mlserver_loads = [
-        (Load(v2, scripts["v2-single"], "sklearn", "V2 tensor", 1, "outputs"), clients),
-        (Load(v2, scripts["v2-batch"], "sklearn", "V2 tensor", BATCH_ROWS, "outputs"), batch_clients),
-    ]
+
+    def v2_loads(route: str, prefix: str) -> list[tuple[Load, tuple[int, ...]]]:
+        return [
+            (Load(route, scripts[f"{prefix}v2-single"], "sklearn", "V2 tensor", 1, "outputs"), clients),
+            (Load(route, scripts[f"{prefix}v2-batch"], "sklearn", "V2 tensor", BATCH_ROWS, "outputs"), batch_clients),
+        ]
+
+    mlserver_loads = v2_loads(f"/v2/models/{peers.MLSERVER_MODEL}/infer", "")
+    ours_v2 = v2_loads(goals.OURS_V2_ROUTE, "ours-")  # the same tensors through our Open Inference Protocol layer
     targets = [
         Target(
             goals.OURS,
             "ours",
             "`bentoml serve service:WineQuality`, as `make serve` runs it",
             _ours({}),
-            single + batches,
+            single + batches + ours_v2,
         ),
         Target(
             goals.NO_BATCHING,
