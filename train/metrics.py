@@ -5,6 +5,8 @@ from __future__ import annotations
 import numpy as np
 from sklearn.metrics import mean_absolute_error, r2_score, root_mean_squared_error
 
+from wine_quality.card import good_probability
+
 
 def regression_metrics(y_true: np.ndarray, y_pred: np.ndarray) -> dict[str, float]:
     """R2, MAE (the paper's MAD), RMSE and the share of predictions within 0.25, 0.5 and 1.0 of the true grade."""
@@ -29,7 +31,7 @@ def probability_metrics(
     y, classes = np.asarray(y_true).astype(int), np.asarray(classes).astype(int)
     onehot = (y[:, None] == classes[None, :]).astype(float)
     unseen = 1.0 - onehot.sum(axis=1)  # the missing class's (0 - 1)² for a grade the classes lack
-    p_good = probabilities[:, classes >= good].sum(axis=1)
+    p_good = good_probability(probabilities, classes, good)
     return {
         "brier": float(np.mean(np.sum((probabilities - onehot) ** 2, axis=1) + unseen)),
         "brier_good": float(np.mean((p_good - (y >= good)) ** 2)),

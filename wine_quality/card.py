@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Literal
 
+import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
 # The interval levels training calibrates, as the card's keys name them.
@@ -122,6 +123,11 @@ class ProbabilityMetrics(_Card):
     brier: float = Field(description="multi-class Brier score: mean over wines of Σ_grade (p − [true grade])², 0 best")
     brier_good: float = Field(description="Brier score of the probability of a good wine (grade ≥ the threshold)")
     accuracy: float = Field(description="share of wines whose most probable grade is the true one")
+
+
+def good_probability(probabilities: np.ndarray, classes: np.ndarray, threshold: int) -> np.ndarray:
+    """Each wine's probability of being good (a grade at or above the threshold): the sum over those grades' columns."""
+    return np.asarray(probabilities[:, np.asarray(classes) >= threshold].sum(axis=1), dtype=np.float64)
 
 
 class Classification(_Card):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from wine_quality.card import good_probability
 from wine_quality.grading import Grader
 from wine_quality.payloads import BatchClassification, Classification, RowClassification
 from wine_quality.served import ServedModel
@@ -19,13 +20,12 @@ class Classifier:
             raise ModelStoreError(f"model {served.tag} has no classification section: it cannot classify")
         self.grader, self.served = grader, served
         self.grades = [str(c) for c in found.classes]
-        self.good_columns = np.array(found.classes) >= found.good_threshold
-        self.good_threshold = found.good_threshold
+        self.classes, self.good_threshold = np.array(found.classes), found.good_threshold
 
     async def _rows(self, rows: np.ndarray) -> list[RowClassification]:
         probabilities = np.asarray(await self.grader.predict(self.served.kind, rows), dtype=np.float64)
         probabilities = probabilities.reshape(len(rows), len(self.grades))
-        good = probabilities[:, self.good_columns].sum(axis=1)
+        good = good_probability(probabilities, self.classes, self.good_threshold)
         flagged = self.served.outside_training_range(rows)
         return [
             {"probabilities": dict(zip(self.grades, p, strict=True)), "good": g, "outside_training_range": o}

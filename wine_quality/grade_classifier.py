@@ -20,11 +20,6 @@ from sklearn.model_selection import KFold
 PROBABILITY_FLOOR = 1e-3
 
 
-def good_probability(probabilities: np.ndarray, classes: np.ndarray, threshold: int) -> np.ndarray:
-    """The probability of a grade at or above the threshold: the sum over those grades."""
-    return np.asarray(probabilities[:, np.asarray(classes) >= threshold].sum(axis=1), dtype=np.float64)
-
-
 class GradeClassifier(RegressorMixin, BaseEstimator):  # type: ignore[misc]
     """A probability for each grade seen in fitting (`predict_proba`, columns in `classes_` order).
 

@@ -68,7 +68,7 @@ class Guard:
 
     def _overloaded(self, weight: int) -> bool:
         """Whether to shed a request of this weight: the work it would make is past the burst bound, or over the
-        limit after a queue has stood for `shed_after_s`."""
+        limit after a queue has stood for `shed_after_s`. The first request over the limit starts that clock."""
         after = self.work + weight
         if not self.work or after <= self.max_work:
             return False

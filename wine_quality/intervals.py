@@ -7,12 +7,22 @@ import numpy as np
 from wine_quality.card import GradeRanges
 
 
+class GradeSpans:
+    """The grade-by-grade ranges of one level as arrays, made once (at start-up when serving)."""
+
+    def __init__(self, ranges: GradeRanges) -> None:
+        self.grades = np.array([float(g) for g in ranges])
+        self.bounds = np.array(list(ranges.values()), dtype=np.float64).reshape(-1, 2)
+
+    def __call__(self, quality: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Low and high ends of each prediction's interval: from the lowest to the highest grade whose range holds
+        the prediction, stretched to hold the prediction itself (which adds no grade, so no coverage)."""
+        inside = (quality[:, None] >= self.bounds[None, :, 0]) & (quality[:, None] <= self.bounds[None, :, 1])
+        low = np.where(inside, self.grades[None, :], np.inf).min(axis=1)
+        high = np.where(inside, self.grades[None, :], -np.inf).max(axis=1)
+        return np.minimum(low, quality), np.maximum(high, quality)
+
+
 def spans(quality: np.ndarray, ranges: GradeRanges) -> tuple[np.ndarray, np.ndarray]:
-    """Low and high ends of each prediction's interval: from the lowest to the highest grade whose range holds the
-    prediction, stretched to hold the prediction itself (which adds no grade, so no coverage)."""
-    grades = np.array([float(g) for g in ranges])
-    bounds = np.array(list(ranges.values()), dtype=np.float64).reshape(-1, 2)
-    inside = (quality[:, None] >= bounds[None, :, 0]) & (quality[:, None] <= bounds[None, :, 1])
-    low = np.where(inside, grades[None, :], np.inf).min(axis=1)
-    high = np.where(inside, grades[None, :], -np.inf).max(axis=1)
-    return np.minimum(low, quality), np.maximum(high, quality)
+    """Each prediction's interval under these ranges (GradeSpans, for one call)."""
+    return GradeSpans(ranges)(quality)

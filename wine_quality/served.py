@@ -9,8 +9,8 @@ from pathlib import Path
 import numpy as np
 from pydantic import Field
 
-from wine_quality.card import GradeRanges, ModelCard, level_key
-from wine_quality.intervals import spans
+from wine_quality.card import ModelCard, level_key
+from wine_quality.intervals import GradeSpans
 from wine_quality.kinds import KINDS
 from wine_quality.pins import pinned_tag
 from wine_quality.runtimes import Predictor, Runtime, as_double, clipped, load_onnx
@@ -40,7 +40,7 @@ class ServedModel:
     runtime: Runtime
     coverage: float
     half_width: float  # without ranges: prediction ± half_width covers the true grade with probability `coverage`
-    ranges: GradeRanges | None  # grade by grade at `coverage` (wine_quality.intervals.spans), when calibrated so
+    spans: GradeSpans | None  # grade by grade at `coverage`, when the card has ranges at that level
     low: np.ndarray
     high: np.ndarray
 
@@ -58,6 +58,7 @@ class ServedModel:
                 f"`{KINDS[kind].train_command}`"
             )
         ranges = np.array([card.feature_ranges[name] for name in FEATURE_NAMES])
+        by_grade = card.interval.by_grade or {}
         return cls(
             kind=kind,
             tag=str(stored.tag),
@@ -67,7 +68,7 @@ class ServedModel:
             runtime=settings.runtime,
             coverage=settings.interval_coverage,
             half_width=widths[level],
-            ranges=card.interval.by_grade.get(level) if card.interval.by_grade else None,
+            spans=GradeSpans(by_grade[level]) if level in by_grade else None,
             low=ranges[:, 0],
             high=ranges[:, 1],
         )
@@ -90,8 +91,8 @@ class ServedModel:
 
     def intervals(self, qualities: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """The calibrated interval around each predicted grade, kept on the 0-10 scale."""
-        if self.ranges is not None:
-            return spans(qualities, self.ranges)
+        if self.spans is not None:
+            return self.spans(qualities)
         return (
             np.clip(qualities - self.half_width, TARGET_LOW, TARGET_HIGH),
             np.clip(qualities + self.half_width, TARGET_LOW, TARGET_HIGH),

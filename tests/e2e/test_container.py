@@ -144,6 +144,13 @@ def test_container_probes_and_the_seed_curl(container: Container) -> None:
     assert 4.0 < json.loads(answer)["quality"] < 6.5
 
 
+def in_container(cli: str, cli_env: dict[str, str], container: Container, *command: str) -> str:
+    """A command run inside the container (`exec`): its output; it must succeed."""
+    done = subprocess.run([cli, "exec", container.name, *command], env=cli_env, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    return done.stdout
+
+
 def test_the_default_image_runs_as_a_user_without_torch(
     cli: str, cli_env: dict[str, str], image: str, container: Container
 ) -> None:
@@ -156,18 +163,12 @@ def test_the_default_image_runs_as_a_user_without_torch(
     megabytes = int(size.stdout.strip()) / 1e6
     print(f"\nimage {image}: {megabytes:.0f} MB")
     assert megabytes <= 800
-    uid = subprocess.run([cli, "exec", container.name, "id", "-u"], env=cli_env, capture_output=True, text=True)
-    assert uid.returncode == 0, uid.stderr
-    assert uid.stdout.strip() not in ("", "0")
+    assert in_container(cli, cli_env, container, "id", "-u").strip() not in ("", "0")
     probe = (
         "import json, importlib.metadata as m; "
         "print(json.dumps(sorted(d.metadata['Name'].lower() for d in m.distributions())))"
     )
-    done = subprocess.run(
-        [cli, "exec", container.name, "python", "-c", probe], env=cli_env, capture_output=True, text=True
-    )
-    assert done.returncode == 0, done.stderr
-    installed = set(json.loads(done.stdout))
+    installed = set(json.loads(in_container(cli, cli_env, container, "python", "-c", probe)))
     assert "onnxruntime" in installed
     assert not installed & {"torch", "scikit-learn", "scipy", "pandas"}
     assert not [n for n in installed if n.startswith(("nvidia-cu", "nvidia-nccl", "triton"))]
@@ -203,18 +204,15 @@ def test_a_model_worker_killed_in_the_container_is_restarted_and_costs_no_reques
         "import psutil; print(next(p.pid for p in psutil.process_iter(['cmdline']) "
         "if 'wine_quality_sklearn' in (p.info['cmdline'] or [])))"
     )
-    pid = subprocess.run(
-        [cli, "exec", container.name, "python", "-c", find], env=cli_env, capture_output=True, text=True
-    )
-    assert pid.returncode == 0, pid.stderr
+    pid = int(in_container(cli, cli_env, container, "python", "-c", find))
 
     async def run() -> tuple[list[tuple[float, int | str]], float]:
         stop = asyncio.Event()
         load = asyncio.create_task(_post_until(container.url, stop))
         await asyncio.sleep(1)
         killed = time.monotonic()
-        kill = f"import os, signal; os.kill({int(pid.stdout)}, signal.SIGKILL)"  # no kill(1) in a minimal image
-        subprocess.run([cli, "exec", container.name, "python", "-c", kill], env=cli_env, check=True)
+        kill = f"import os, signal; os.kill({pid}, signal.SIGKILL)"  # no kill(1) in a minimal image
+        in_container(cli, cli_env, container, "python", "-c", kill)
         async with httpx.AsyncClient(base_url=container.url, timeout=5) as probe:
             while time.monotonic() - killed < 60:
                 await asyncio.sleep(0.5)

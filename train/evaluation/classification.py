@@ -10,7 +10,8 @@ from sklearn.model_selection import RepeatedKFold
 from train.evaluation.nested import CVPlan
 from train.evaluation.results import Json, Stat
 from train.metrics import baseline_probabilities, probability_metrics
-from wine_quality.grade_classifier import GradeClassifier, good_probability
+from wine_quality.card import good_probability
+from wine_quality.grade_classifier import GradeClassifier
 
 GOOD = 7  # the training script's default threshold of a good wine
 SCORES = ("brier", "brier_good", "accuracy")
