@@ -23,13 +23,20 @@ class Interval(TypedDict):
     coverage: Annotated[float, Field(description="nominal share of true grades inside [low, high]")]
 
 
+# what every answer names: the model version, and what ran it
+ModelTag = Annotated[str, Field(description="tag of the model version that answered")]
+RuntimeName = Annotated[
+    str, Field(description="what predicted: onnx (ONNX Runtime) or native (the model's own library)")
+]
+
+
 class Prediction(BaseModel):
     """One predicted grade, the model version that made it, and what it had not seen in training."""
 
     quality: float = Field(description="predicted grade on the 0-10 scale")
     interval: Interval
-    model: str = Field(description="tag of the model version that answered")
-    runtime: str = Field(description="what predicted: onnx (ONNX Runtime) or native (the model's own library)")
+    model: ModelTag
+    runtime: RuntimeName
     outside_training_range: list[str] = Field(
         description="features whose value lies outside the range the model was trained on (still predicted)"
     )
@@ -46,8 +53,8 @@ class RowPrediction(TypedDict):
 class BatchPrediction(BaseModel):
     """Grades for a batch, in the order the rows were sent."""
 
-    model: str = Field(description="tag of the model version that answered")
-    runtime: str = Field(description="what predicted: onnx (ONNX Runtime) or native (the model's own library)")
+    model: ModelTag
+    runtime: RuntimeName
     predictions: list[RowPrediction]
 
 
@@ -157,8 +164,8 @@ class Classification(BaseModel):
     probabilities: GradeProbabilities
     good: float = Field(description="probability that the grade is good_threshold or above")
     good_threshold: int = Field(description="a good wine's lowest grade, as the model was trained")
-    model: str = Field(description="tag of the model version that answered")
-    runtime: str = Field(description="what predicted: onnx (ONNX Runtime) or native (the model's own library)")
+    model: ModelTag
+    runtime: RuntimeName
     outside_training_range: list[str] = Field(
         description="features whose value lies outside the range the model was trained on (still classified)"
     )
@@ -175,8 +182,8 @@ class RowClassification(TypedDict):
 class BatchClassification(BaseModel):
     """Probabilities for a batch, in the order the rows were sent."""
 
-    model: str = Field(description="tag of the model version that answered")
-    runtime: str = Field(description="what predicted: onnx (ONNX Runtime) or native (the model's own library)")
+    model: ModelTag
+    runtime: RuntimeName
     good_threshold: int = Field(description="a good wine's lowest grade, as the model was trained")
     predictions: list[RowClassification]
 
