@@ -9,6 +9,7 @@ from typing import Any, Protocol
 import numpy as np
 from sklearn.model_selection import RepeatedKFold
 
+from train import grade_calibration
 from train.metrics import regression_metrics
 from wine_quality.card import INTERVAL_LEVELS, GradeRanges, level_key
 from wine_quality.intervals import spans
@@ -78,24 +79,12 @@ def conformal_half_widths(residuals: np.ndarray, levels: tuple[float, ...] = INT
 
 
 def grade_ranges(
-    predicted: np.ndarray, truth: np.ndarray, levels: tuple[float, ...] = INTERVAL_LEVELS
+    predicted: np.ndarray, truth: np.ndarray, levels: tuple[float, ...] = INTERVAL_LEVELS, repeats: int = 1
 ) -> dict[str, GradeRanges]:
-    """Per level, the predictions for which each grade belongs in a wine's interval, from out-of-fold predictions.
-
-    Calibrated grade by grade (label-conditional, or Mondrian, conformal prediction): among the wines of true grade
-    k, the central `level` share of (k - prediction) lies within the conformal quantiles of both tails, so a grade
-    k wine lands in the set {k : prediction in ranges[k]} with at least that probability, whatever its grade. The
-    set's span is the interval (wine_quality.intervals.spans).
-    """
-    found = {}
-    for level in levels:
-        tail = (1.0 + level) / 2.0
-        ranges = {}
-        for grade in np.unique(truth):
-            gap = grade - predicted[truth == grade]  # how far above its prediction a grade-k wine lies
-            ranges[str(int(grade))] = (grade - conformal_quantile(gap, tail), grade + conformal_quantile(-gap, tail))
-        found[level_key(level)] = ranges
-    return found
+    """Per level, the predictions for which each grade belongs in a wine's interval, from out-of-fold predictions
+    (`repeats` of each wine): label-conditional conformal prediction, fitted to the intervals' spans
+    (train.grade_calibration)."""
+    return grade_calibration.grade_ranges(predicted, truth, levels, repeats)
 
 
 def share_covered(y: np.ndarray, predicted: np.ndarray, half_width: float) -> float:

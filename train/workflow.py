@@ -43,9 +43,10 @@ from wine_quality.settings import get_settings
 from wine_quality.store import save_model
 
 INTERVAL_METHOD = (
-    "label-conditional cross-conformal: for each grade, the central share of (grade - out-of-fold prediction) over "
-    "the training rows of that grade in a {folds}-fold CV ({repeats} repeat(s)); a wine's interval spans the grades "
-    "whose range holds its prediction"
+    "label-conditional cross-conformal: for each grade, the range of out-of-fold predictions of the training rows of "
+    "that grade in a {folds}-fold CV ({repeats} repeat(s)) at which they are covered at the level once spanned, "
+    "tails cut for the narrowest intervals (train.grade_calibration); a wine's interval spans the grades whose "
+    "range holds its prediction"
 )
 Hyperparameters = dict[str, str | int | float | bool | list[int]]
 
@@ -154,7 +155,7 @@ def run(recipe: Recipe, args: argparse.Namespace) -> dict[str, Any]:
     holdout = recipe.make_model(args.seed)
     holdout.fit(split.x_train, split.y_train)
     held_out = np.asarray(holdout.predict(split.x_test), dtype=np.float64)
-    by_grade = grade_ranges(cv.predicted, cv.truth)
+    by_grade = grade_ranges(cv.predicted, cv.truth, repeats=cv.repeats)
     interval = IntervalCalibration(
         method=INTERVAL_METHOD.format(folds=cv.folds, repeats=cv.repeats),
         half_width=conformal_half_widths(cv.residuals),

@@ -7,6 +7,16 @@ import numpy as np
 from wine_quality.card import GradeRanges
 
 
+def span(quality: np.ndarray, grades: np.ndarray, bounds: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Low and high ends of each prediction's interval: from the lowest to the highest grade whose range
+    (bounds[i] = low, high of grades[i]) holds the prediction, stretched to hold the prediction itself (which adds
+    no grade, so no coverage)."""
+    inside = (quality[:, None] >= bounds[None, :, 0]) & (quality[:, None] <= bounds[None, :, 1])
+    low = np.where(inside, grades[None, :], np.inf).min(axis=1)
+    high = np.where(inside, grades[None, :], -np.inf).max(axis=1)
+    return np.minimum(low, quality), np.maximum(high, quality)
+
+
 class GradeSpans:
     """The grade-by-grade ranges of one level as arrays, made once (at start-up when serving)."""
 
@@ -15,12 +25,8 @@ class GradeSpans:
         self.bounds = np.array(list(ranges.values()), dtype=np.float64).reshape(-1, 2)
 
     def __call__(self, quality: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Low and high ends of each prediction's interval: from the lowest to the highest grade whose range holds
-        the prediction, stretched to hold the prediction itself (which adds no grade, so no coverage)."""
-        inside = (quality[:, None] >= self.bounds[None, :, 0]) & (quality[:, None] <= self.bounds[None, :, 1])
-        low = np.where(inside, self.grades[None, :], np.inf).min(axis=1)
-        high = np.where(inside, self.grades[None, :], -np.inf).max(axis=1)
-        return np.minimum(low, quality), np.maximum(high, quality)
+        """Each prediction's interval (span)."""
+        return span(quality, self.grades, self.bounds)
 
 
 def spans(quality: np.ndarray, ranges: GradeRanges) -> tuple[np.ndarray, np.ndarray]:

@@ -18,24 +18,29 @@ SEED = 42
 
 
 def test_each_grade_is_covered_at_the_level_on_fresh_wines() -> None:
-    """Grades whose wines are predicted with different biases (the rare ones pulled towards the middle) are each
-    covered about 90 % of the time by intervals calibrated on other wines of the same kind."""
+    """Grades whose wines are predicted with different biases and spreads (the rare ones pulled towards the middle,
+    and predicted less surely) are each covered about 90 % of the time, no more, by intervals calibrated on other
+    wines of the same kind; the middle grades, which the rare grades' ranges straddle, are not over-covered."""
     rng = np.random.default_rng(0)
 
     def wines(n: int) -> tuple[np.ndarray, np.ndarray]:
-        grade = rng.choice([4, 5, 6, 7], size=n, p=[0.05, 0.45, 0.45, 0.05]).astype(float)
+        grade = rng.choice([4, 5, 6, 7], size=n, p=[0.08, 0.42, 0.42, 0.08]).astype(float)
         pulled = 5.5 + 0.3 * (grade - 5.5)  # predictions shrink towards the mean grade
-        return pulled + rng.normal(0, 0.35, n), grade
+        spread = np.where((grade == 4) | (grade == 7), 0.7, 0.35)
+        return pulled + rng.normal(0, 1, n) * spread, grade
 
-    calibration, fresh = wines(4000), wines(20000)
-    low, high = spans(fresh[0], grade_ranges(*calibration)["0.9"])
+    calibration, fresh = wines(3000), wines(20000)
+    ranges = grade_ranges(*calibration)
+    low, high = spans(fresh[0], ranges["0.9"])
     covered = (low <= fresh[1]) & (fresh[1] <= high)
     for grade in (4, 5, 6, 7):
-        assert 0.88 <= np.mean(covered[fresh[1] == grade]) <= 0.99, grade
+        assert 0.87 <= np.mean(covered[fresh[1] == grade]) <= 0.93, (grade, np.mean(covered[fresh[1] == grade]))
     assert np.all(low <= fresh[0]) and np.all(fresh[0] <= high)  # the prediction lies inside its interval
+    narrow, wide = spans(fresh[0], ranges["0.8"]), spans(fresh[0], ranges["0.95"])
+    assert np.all(wide[0] <= narrow[0]) and np.all(narrow[1] <= wide[1])  # the levels nest, wine by wine
     # one half-width for all, calibrated on the same wines, leaves the rare grades mostly out
     half = np.quantile(np.abs(calibration[1] - calibration[0]), 0.9)
-    assert np.mean(np.abs(fresh[1] - fresh[0])[fresh[1] == 7] <= half) < 0.5
+    assert np.mean(np.abs(fresh[1] - fresh[0])[fresh[1] == 7] <= half) < 0.6
 
 
 @pytest.fixture(scope="module")
