@@ -9,7 +9,6 @@ from typing import Any, Protocol
 import numpy as np
 from sklearn.model_selection import RepeatedKFold
 
-from train import grade_calibration
 from train.metrics import regression_metrics
 from wine_quality.card import INTERVAL_LEVELS, GradeRanges, level_key
 from wine_quality.intervals import spans
@@ -76,15 +75,6 @@ def conformal_quantile(scores: np.ndarray, level: float) -> float:
 def conformal_half_widths(residuals: np.ndarray, levels: tuple[float, ...] = INTERVAL_LEVELS) -> dict[str, float]:
     """Half-width of the interval prediction ± q that covers each level, from out-of-fold absolute residuals."""
     return {level_key(level): conformal_quantile(residuals, level) for level in levels}
-
-
-def grade_ranges(
-    predicted: np.ndarray, truth: np.ndarray, levels: tuple[float, ...] = INTERVAL_LEVELS, repeats: int = 1
-) -> dict[str, GradeRanges]:
-    """Per level, the predictions for which each grade belongs in a wine's interval, from out-of-fold predictions
-    (`repeats` of each wine): label-conditional conformal prediction, fitted to the intervals' spans
-    (train.grade_calibration)."""
-    return grade_calibration.grade_ranges(predicted, truth, levels, repeats)
 
 
 def share_covered(y: np.ndarray, predicted: np.ndarray, half_width: float) -> float:

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from wine_quality.card import GradeRanges, level_key
+from wine_quality.card import INTERVAL_LEVELS, GradeRanges, level_key
 from wine_quality.intervals import span
 
 SPLITS = (0.5, 0.0, 0.25, 0.75, 1.0)  # share of a range's cut taken from its low tail (central first: kept on ties)
@@ -97,7 +97,11 @@ class Nest:
 
 
 def grade_ranges(
-    predicted: np.ndarray, truth: np.ndarray, levels: tuple[float, ...], repeats: int = 1, anchor: float = 0.9
+    predicted: np.ndarray,
+    truth: np.ndarray,
+    levels: tuple[float, ...] = INTERVAL_LEVELS,
+    repeats: int = 1,
+    anchor: float = 0.9,
 ) -> dict[str, GradeRanges]:
     """Per level, each grade's range of predictions, from out-of-fold predictions (`repeats` of each wine).
 

@@ -17,8 +17,9 @@ from typing import Any
 
 import numpy as np
 
-from train.crossval import Regressor, conformal_half_widths, cross_validate, grade_ranges, share_spanned
+from train.crossval import Regressor, conformal_half_widths, cross_validate, share_spanned
 from train.data import RED, DataError, Split, file_sha256, load_wines, split_wines
+from train.grade_calibration import grade_ranges
 from train.metrics import regression_metrics
 from train.onnx_export import TOLERANCE, OnnxForm, ParityError, check_parity
 from train.tracking import INSTALL, TrackOption, track_training

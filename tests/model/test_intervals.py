@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 
 from train import sklearn_model
-from train.crossval import grade_ranges
 from train.data import WHITE, load_wines, split_wines
+from train.grade_calibration import grade_ranges
 from wine_quality.intervals import spans
 from wine_quality.served import ServedModel
 from wine_quality.settings import Settings

@@ -9,8 +9,9 @@ from functools import partial
 import numpy as np
 from sklearn.model_selection import RepeatedKFold
 
-from train.crossval import Regressor, conformal_half_widths, cross_validate, grade_ranges
+from train.crossval import Regressor, conformal_half_widths, cross_validate
 from train.evaluation.candidates import Params
+from train.grade_calibration import grade_ranges
 from wine_quality.card import GradeRanges
 
 # Builds a fresh, unfitted model with these settings and this seed (Candidate.make, or a test's own).
