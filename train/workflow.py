@@ -47,7 +47,7 @@ INTERVAL_METHOD = (
     "the training rows of that grade in a {folds}-fold CV ({repeats} repeat(s)); a wine's interval spans the grades "
     "whose range holds its prediction"
 )
-Hyperparameters = dict[str, str | int | float | bool | list[int]]
+Hyperparameters = dict[str, str | int | float | bool | list[int] | list[float]]
 
 
 @dataclass(frozen=True)

@@ -1,14 +1,13 @@
-"""Issue 14's accuracy push: the chemistry features, the ordinal model, seed ensembles and the serving rule."""
+"""Issue 14's accuracy push: the chemistry features, the ordinal model and the serving rule."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
-from sklearn.linear_model import Ridge
 
 from tests.model.test_evaluation_verdicts import _result
 from train.data import RED, load_wines
-from train.evaluation.push import OrdinalForest, SeedEnsemble, chemistry
+from train.evaluation.push import OrdinalForest, chemistry
 from train.evaluation.push_sections import beats_served, paired
 from wine_quality.schema import EXAMPLE, FEATURE_NAMES, TARGET
 
@@ -30,15 +29,6 @@ def test_the_ordinal_forest_predicts_grades_in_the_seen_range_and_in_order() -> 
     assert np.all((predicted >= 3) & (predicted <= 8))
     order = np.argsort(predicted)
     assert y[1000:][order[-50:]].mean() > y[1000:][order[:50]].mean() + 0.5
-
-
-def test_a_seed_ensemble_averages_its_members() -> None:
-    """Each member gets its own seed; the prediction is their mean."""
-    rng = np.random.default_rng(0)
-    x, y = rng.normal(size=(50, 3)), rng.normal(size=50)
-    ensemble = SeedEnsemble(Ridge(random_state=0), seeds=3, random_state=7).fit(x, y)
-    assert [m.random_state for m in ensemble.members_] == [7, 8, 9]
-    assert ensemble.predict(x) == pytest.approx(np.mean([m.predict(x) for m in ensemble.members_], axis=0))
 
 
 def test_a_candidate_is_served_only_if_it_beats_extra_trees_by_more_than_a_standard_error() -> None:

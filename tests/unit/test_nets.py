@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import io
+from dataclasses import replace
 
 import numpy as np
 import pytest
 import torch
 
+from train.network import NetConfig, fit_ensemble, fit_net
 from wine_quality.nets import LOG_FEATURES, WineEnsemble, WineNet, load_net
 from wine_quality.schema import FEATURE_NAMES
 
@@ -96,3 +98,19 @@ def test_an_ensemble_predicts_its_members_mean_and_round_trips() -> None:
     assert np.array_equal(loaded.predict(x), ensemble.predict(x))
     with pytest.raises(ValueError, match="at least one network"):
         WineEnsemble([])
+
+
+def test_ensemble_member_i_is_fit_nets_network_with_seed_plus_i() -> None:
+    """fit_ensemble trains member i exactly as fit_net does with seed + i; its history lists each member's record."""
+    torch.set_num_threads(1)
+    x = _rows(60)
+    y = x[:, 10] / 10 + np.random.default_rng(1).normal(size=60)
+    config = NetConfig(hidden=(4,), epochs=3, patience=2, seed=7, members=2)
+    ensemble, history = fit_ensemble(x, y, config, progress=False)
+    for i, member in enumerate(ensemble.members):
+        alone, record = fit_net(x, y, replace(config, seed=7 + i), progress=False)
+        assert np.array_equal(member.predict(x), alone.predict(x))
+        assert history["best_val_loss"][i] == record["best_val_loss"]
+        assert history["val_loss"][i] == record["val_loss"]
+    assert len(history["best_epoch"]) == len(history["epochs_run"]) == 2
+    assert not np.array_equal(ensemble.members[0].predict(x), ensemble.members[1].predict(x))
