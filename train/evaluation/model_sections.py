@@ -5,10 +5,11 @@ from __future__ import annotations
 from dataclasses import asdict
 from typing import TYPE_CHECKING
 
-from train.evaluation.candidates import NET_BASE, NET_REGIME_NOTE
+from train.evaluation.candidates import NET_BASE, NET_REGIME_NOTE, SERVED_NETWORK
 from train.evaluation.formats import METRIC_LABELS, cell, setting
 from train.evaluation.results import METRICS, ModelResult
 from train.evaluation.verdicts import shown_models
+from train.network import NetConfig
 from wine_quality.card import INTERVAL_LEVELS
 
 if TYPE_CHECKING:
@@ -135,9 +136,12 @@ def recommended(report: Report) -> list[str]:
         params = rec.params
         text = f"`{rec.model}` with {setting(params)}"
         if kind == "torch":
+            served = NetConfig()
             text = (
                 f"{setting(params)}, batch {params['batch_size']}, lr {params['lr']}, patience {params['patience']}, "
-                f"at most {params['epochs']} epochs"
+                f"at most {params['epochs']} epochs (the served network, `{SERVED_NETWORK}`, averages "
+                f"{served.members} such networks trained with {served.loss.upper()} loss"
+                f"{' on log inputs' if served.log_inputs else ''})"
             )
         lines.append(f"- {kind}: {text}: the red search's most frequent choice.")
     lines += [
