@@ -1,4 +1,5 @@
-"""Fit a small dense PyTorch network with early stopping and save it, with its ONNX form, to the model store."""
+"""Fit an ensemble of small dense PyTorch networks (seeds averaged) with early stopping and save it, with its ONNX
+form, to the model store."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from typing import Any
 
 import torch
 
-from train.network import OPTIMIZERS, NetConfig, NetRegressor
+from train.network import LOSSES, OPTIMIZERS, NetConfig, NetRegressor
 from train.onnx_export import torch_to_onnx
 from train.workflow import Hyperparameters, Recipe, parser, run
 
@@ -27,10 +28,11 @@ def _sizes(text: str) -> tuple[int, ...]:
 
 
 def hyperparameters(model: NetRegressor) -> Hyperparameters:
-    """The network's settings and its early-stopping record (the per-epoch curve stays out)."""
+    """The network's settings and its members' early-stopping records, one list entry per member (the per-epoch
+    curves stay out)."""
     settings: Hyperparameters = {k: v for k, v in model.get_params().items() if k not in ("progress", "hidden")}
     settings["hidden"] = list(model.hidden)
-    settings.update({k: v for k, v in model.history_.items() if k != "val_mse"})
+    settings.update({k: v for k, v in model.history_.items() if k != "val_loss"})
     return settings
 
 
@@ -51,11 +53,24 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     p.add_argument("--epochs", type=int, default=d.epochs, help="most epochs (default %(default)s)")
     p.add_argument("--patience", type=int, default=d.patience, help="epochs without improvement before stopping")
     p.add_argument("--val-size", type=float, default=d.val_size, help="share of training rows for early stopping")
+    p.add_argument("--loss", choices=sorted(LOSSES), default=d.loss, help="training loss (default %(default)s)")
+    p.add_argument(
+        "--log-inputs",
+        action=argparse.BooleanOptionalAction,
+        default=d.log_inputs,
+        help="log1p of the long-tailed columns before standardising (default: on)",
+    )
+    p.add_argument(
+        "--members",
+        type=int,
+        default=d.members,
+        help="networks averaged (seeds seed, seed+1, ...; default %(default)s)",
+    )
     p.add_argument("--threads", type=int, default=1, help="torch threads; 1 keeps runs reproducible (default 1)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar (the default when not on a terminal)")
     args = p.parse_args(argv)
-    if args.batch_size < 1 or args.epochs < 1 or args.patience < 1 or not 0 < args.val_size < 1:
-        p.error("--batch-size, --epochs and --patience must be positive and --val-size between 0 and 1")
+    if min(args.batch_size, args.epochs, args.patience, args.members) < 1 or not 0 < args.val_size < 1:
+        p.error("--batch-size, --epochs, --patience and --members must be positive and --val-size between 0 and 1")
     torch.set_num_threads(args.threads)
     config = NetConfig(
         hidden=args.hidden,
@@ -68,6 +83,9 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
         patience=args.patience,
         val_size=args.val_size,
         seed=args.seed,
+        loss=args.loss,
+        log_inputs=args.log_inputs,
+        members=args.members,
     )
     progress = not args.no_progress and sys.stderr.isatty()
     recipe = Recipe(

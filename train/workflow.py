@@ -49,7 +49,7 @@ INTERVAL_METHOD = (
     "tails cut for the narrowest intervals (train.grade_calibration); a wine's interval spans the grades whose "
     "range holds its prediction"
 )
-Hyperparameters = dict[str, str | int | float | bool | list[int]]
+Hyperparameters = dict[str, str | int | float | bool | list[int] | list[float]]
 
 
 @dataclass(frozen=True)

@@ -153,7 +153,7 @@ class ModelCard(_Card):
     )
     cv_metrics: CrossValidatedMetrics = Field(description="repeated K-fold cross-validation of the training rows")
     interval: IntervalCalibration
-    hyperparameters: dict[str, str | int | float | bool | list[int]]
+    hyperparameters: dict[str, str | int | float | bool | list[int] | list[float]]
     data: TrainingData
     feature_ranges: dict[str, tuple[float, float]] = Field(
         description="min and max of each feature over the rows the saved model was fitted on"

@@ -55,7 +55,7 @@ KINDS: dict[str, ModelKind] = {
             native_file="model.pt",
             load_native=load_torch,
             native_packages=("torch",),
-            description="PyTorch network that scales its own input",
+            description="PyTorch networks (5 seeds by default) averaged, each taking log and scaling of its own input",
         ),
         ModelKind(
             key="classifier",

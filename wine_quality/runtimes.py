@@ -61,14 +61,15 @@ def load_sklearn_probabilities(path: Path, threads: int) -> Predictor:
 
 
 def load_torch(path: Path, threads: int) -> Predictor:
-    """The network saved by train.torch_model; torch is imported here, in the one process that needs it."""
+    """The network (or ensemble of networks) saved by train.torch_model; torch is imported here, in the one process
+    that needs it."""
     os.environ.setdefault("OMP_NUM_THREADS", str(threads))  # read when torch loads: else idle threads spin
     import torch
 
-    from wine_quality.nets import WineNet
+    from wine_quality.nets import load_net
 
     torch.set_num_threads(threads)
-    net = WineNet.from_checkpoint(torch.load(path, weights_only=True))
+    net = load_net(torch.load(path, weights_only=True))
     predict: Predictor = net.predict
     return predict
 

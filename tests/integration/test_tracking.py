@@ -22,7 +22,7 @@ from wine_quality.store import find_stored, read_card
 
 SMALL = {
     "sklearn": ["-m", "train.sklearn_model", "--param", "n_estimators=10", "--cv-repeats", "1"],
-    "torch": ["-m", "train.torch_model", "--epochs", "5", "--hidden", "8", "--no-progress"],
+    "torch": ["-m", "train.torch_model", "--epochs", "5", "--hidden", "8", "--members", "2", "--no-progress"],
 }
 
 

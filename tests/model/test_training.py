@@ -20,7 +20,9 @@ from wine_quality.served import ServedModel
 from wine_quality.settings import Settings
 from wine_quality.store import ModelStoreError, read_card
 
-TINY_NET = ["--no-pin", "--no-progress", "--epochs", "5", "--hidden", "8", "--seed", "3"]
+# lr 0.05: with L1 loss the output moves towards the grades by about lr per step; 5 epochs at the default lr leave
+# it far below them, where served grades are clipped at 0
+TINY_NET = ["--no-pin", "--no-progress", "--epochs=5", "--hidden=8", "--lr=0.05", "--members=2", "--seed=3"]
 TINY_TREES = ["--no-pin", "--param", "n_estimators=10", "--cv-repeats", "1", "--seed", "3"]
 HOLDOUT = ["--holdout-fit"]  # the saved model is the one the held-out metrics score
 
@@ -99,16 +101,44 @@ def test_same_seed_same_metrics() -> None:
 
 
 def test_the_torch_entry_carries_its_scaling() -> None:
-    """The saved checkpoint holds the input scaling; the card records the training settings and early stopping."""
+    """The saved checkpoint holds each member's input scaling; the card records the training settings and each
+    member's early stopping."""
     import torch
 
     result = torch_model.main(TINY_NET)
     stored = bentoml.models.get(result["tag"])
     checkpoint = torch.load(stored.path_of("model.pt"), weights_only=True)
-    assert checkpoint["config"]["hidden"] == [8]
-    assert not torch.allclose(checkpoint["state_dict"]["mean"], torch.zeros(len(FEATURE_NAMES)))
+    for member in checkpoint["members"]:
+        assert member["config"]["hidden"] == [8] and member["config"]["log_inputs"] is True
+        assert not torch.allclose(member["state_dict"]["mean"], torch.zeros(len(FEATURE_NAMES)))
     hyper = read_card("torch", stored).hyperparameters
-    assert hyper["optimizer"] == "adam" and hyper["epochs"] == 5 and 1 <= int(hyper["epochs_run"]) <= 5
+    assert hyper["optimizer"] == "adam" and hyper["epochs"] == 5 and hyper["loss"] == "l1"
+    assert hyper["members"] == 2 and hyper["log_inputs"] is True
+    assert isinstance(hyper["epochs_run"], list) and len(hyper["epochs_run"]) == 2
+    assert all(1 <= run <= 5 for run in hyper["epochs_run"])
+    assert isinstance(hyper["best_val_loss"], list) and len(hyper["best_val_loss"]) == 2
+
+
+def test_the_torch_entry_is_an_ensemble_of_the_requested_members() -> None:
+    """--members 3 saves three networks, trained with different seeds (so they differ), and the served prediction
+    is the mean of their own predictions; --no-log-inputs and --loss reach every member."""
+    import torch
+
+    from wine_quality.nets import WineEnsemble, WineNet, load_net
+
+    argv = [*TINY_NET, "--members", "3", "--no-log-inputs", "--loss", "huber"]
+    stored = bentoml.models.get(torch_model.main(argv)["tag"])
+    ensemble = load_net(torch.load(stored.path_of("model.pt"), weights_only=True))
+    assert isinstance(ensemble, WineEnsemble) and len(ensemble.members) == 3
+    members = [m for m in ensemble.members if isinstance(m, WineNet)]
+    assert [m.config["log_inputs"] for m in members] == [False] * 3
+    rows = load_wines(RED)[list(FEATURE_NAMES)].to_numpy()[:200]
+    own = [m.predict(rows) for m in members]
+    assert ensemble.predict(rows) == pytest.approx(np.mean(own, axis=0), abs=1e-6)
+    assert all(np.max(np.abs(own[i] - own[j])) > 1e-3 for i, j in ((0, 1), (0, 2), (1, 2)))
+    native = served("torch", str(stored.tag), "native").predictor(1)(rows)
+    assert native == pytest.approx(np.clip(ensemble.predict(rows), 0, 10), abs=1e-6)
+    assert read_card("torch", stored).hyperparameters["loss"] == "huber"
 
 
 def test_training_pins_what_it_saves_unless_told_not_to(tmp_path: Path) -> None:

@@ -1,4 +1,4 @@
-"""The network's learning curve: fit_net's validation MSE per epoch on the training scripts' split."""
+"""The network's learning curve: fit_net's validation loss per epoch on the training scripts' split."""
 
 from __future__ import annotations
 
@@ -10,14 +10,15 @@ from train.network import NetRegressor
 
 
 def learning_curve(dataset: str, split: Split, params: Params, seed: int) -> LearningCurve:
-    """Fit the network on the split's training rows, keep its early-stopping record, score it on the test rows."""
+    """Fit the network (every member of an ensemble) on the split's training rows, keep the early-stopping record of
+    its first member (the one with this seed), score the whole on the test rows."""
     net = NetRegressor(**params, random_state=seed).fit(split.x_train, split.y_train)
     history = net.history_
     return LearningCurve(
         dataset=dataset,
         config=net.config,
-        val_mse=[float(v) for v in history["val_mse"]],
-        best_epoch=history["best_epoch"],
-        epochs_run=history["epochs_run"],
+        val_loss=[float(v) for v in history["val_loss"][0]],
+        best_epoch=history["best_epoch"][0],
+        epochs_run=history["epochs_run"][0],
         test_metrics=regression_metrics(split.y_test, net.predict(split.x_test)),
     )

@@ -5,10 +5,11 @@ from __future__ import annotations
 from dataclasses import asdict
 from typing import TYPE_CHECKING
 
-from train.evaluation.candidates import NET_BASE, NET_REGIME_NOTE
+from train.evaluation.candidates import NET_BASE, NET_REGIME_NOTE, SERVED_NETWORK
 from train.evaluation.formats import METRIC_LABELS, cell, setting
 from train.evaluation.results import METRICS, ModelResult
 from train.evaluation.verdicts import shown_models
+from train.network import NetConfig
 from wine_quality.card import INTERVAL_LEVELS
 
 if TYPE_CHECKING:
@@ -42,9 +43,10 @@ def searches(report: Report) -> list[str]:
         ]
     return [
         *lines,
-        f"Fixed in every network setting: batch {NET_BASE['batch_size']}, Adam, learning rate {NET_BASE['lr']}, "
-        f"MSE loss, at most {NET_BASE['epochs']} epochs, early stopping with patience {NET_BASE['patience']} on "
-        f"fit_net's own 15 % validation split of the training rows; {NET_REGIME_NOTE}.",
+        f"Fixed in every setting of the `torch` search: one network, batch {NET_BASE['batch_size']}, Adam, learning "
+        f"rate {NET_BASE['lr']}, {NET_BASE['loss'].upper()} loss on the raw inputs, at most {NET_BASE['epochs']} "
+        f"epochs, early stopping with patience {NET_BASE['patience']} on fit_net's own 15 % validation split of the "
+        f"training rows; {NET_REGIME_NOTE}.",
         "",
     ]
 
@@ -115,9 +117,11 @@ def plots_and_curves(report: Report, plots: dict[str, str]) -> list[str]:
     for d, curves in report.evaluation.curves.items():
         for name, c in curves.items():
             cfg, tm = c.config, c.test_metrics
+            first = f" (the first of its {cfg.members} networks)" if cfg.members > 1 else ""
             lines.append(
                 f"- {d}, {name} setting ({setting(asdict(cfg))}, batch {cfg.batch_size}, lr {cfg.lr}, "
-                f"patience {cfg.patience}): best epoch {c.best_epoch} of {c.epochs_run} run; on the "
+                f"patience {cfg.patience}, {cfg.loss} loss{', log inputs' if cfg.log_inputs else ''}): best epoch "
+                f"{c.best_epoch} of {c.epochs_run} run{first}; on the "
                 f"training scripts' 20 % test split (seed {report.plan.seed}) MAD {tm['mae']:.3f}, ±0.5 "
                 f"{100 * tm['within_0_5']:.1f} %."
             )
@@ -132,9 +136,12 @@ def recommended(report: Report) -> list[str]:
         params = rec.params
         text = f"`{rec.model}` with {setting(params)}"
         if kind == "torch":
+            served = NetConfig()
             text = (
                 f"{setting(params)}, batch {params['batch_size']}, lr {params['lr']}, patience {params['patience']}, "
-                f"at most {params['epochs']} epochs"
+                f"at most {params['epochs']} epochs (the served network, `{SERVED_NETWORK}`, averages "
+                f"{served.members} such networks trained with {served.loss.upper()} loss"
+                f"{' on log inputs' if served.log_inputs else ''})"
             )
         lines.append(f"- {kind}: {text}: the red search's most frequent choice.")
     lines += [

@@ -79,7 +79,8 @@ def issue_targets(report: Report) -> list[str]:
             lines.append(f"- {d}: best scikit-learn model `{sk.model}` against the paper's SVM: {'; '.join(parts)}.")
         if t.torch is not None:
             lines.append(
-                f"  torch MAD {t.torch.mae:.3f}, {t.torch.gap:+.3f} from it vs ≤ +{TARGET_TORCH_GAP}: "
+                f"  The served network `{t.torch.model}`: MAD {t.torch.mae:.3f}, {t.torch.gap:+.3f} from it vs "
+                f"≤ +{TARGET_TORCH_GAP}: "
                 f"{_verdict(t.torch.reached)}."
             )
         good = [m for m, v in t.coverage_within_3_points.items() if v]

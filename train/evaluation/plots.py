@@ -90,23 +90,24 @@ def _residuals_by_grade(nested: ByModel) -> Figure:
 
 
 def _learning_curves(curves: list[tuple[str, str, LearningCurve]]) -> Figure:
-    """Validation MSE per epoch of every curve, in full (log scale) and near the best epoch."""
+    """Validation loss per epoch of every curve (each setting's own loss), in full (log scale) and near the best
+    epoch."""
     fig = Figure(figsize=(13, 4.5))
     full, zoom = fig.subplots(1, 2)
-    lowest = min(min(c.val_mse) for _, _, c in curves)
+    lowest = min(min(c.val_loss) for _, _, c in curves)
     for d, setting, c in curves:
         cfg = c.config
-        label = f"{d}, {setting}: hidden {cfg.hidden}, dropout {cfg.dropout}, batch {cfg.batch_size}"
-        epochs = range(1, len(c.val_mse) + 1)
+        label = f"{d}, {setting}: hidden {cfg.hidden}, dropout {cfg.dropout}, batch {cfg.batch_size}, {cfg.loss} loss"
+        epochs = range(1, len(c.val_loss) + 1)
         for ax in (full, zoom):
-            (line,) = ax.plot(epochs, c.val_mse, lw=1.2, label=label)
-            ax.plot(c.best_epoch, c.val_mse[c.best_epoch - 1], "o", color=line.get_color())
-    full.set(xlabel="epoch", ylabel="validation MSE", yscale="log", title="all epochs (log scale)")
+            (line,) = ax.plot(epochs, c.val_loss, lw=1.2, label=label)
+            ax.plot(c.best_epoch, c.val_loss[c.best_epoch - 1], "o", color=line.get_color())
+    full.set(xlabel="epoch", ylabel="validation loss (the setting's own)", yscale="log", title="all epochs (log scale)")
     zoom.set(xlabel="epoch", ylim=(0.9 * lowest, 2.0 * lowest), title="near the best epoch")
     full.legend(fontsize=7)
     fig.suptitle(
-        "torch learning curves on fit_net's early-stopping split (dot: best epoch, kept; training stops "
-        "`patience` epochs later)",
+        "torch learning curves on fit_net's early-stopping split (of an ensemble: its first network; dot: best "
+        "epoch, kept; training stops `patience` epochs later)",
         fontsize=10,
     )
     fig.tight_layout()

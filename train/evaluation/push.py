@@ -1,7 +1,8 @@
 """Issue 14's accuracy push: the models tried beside the training scripts' own, built for the nested protocol.
 
 Each is a scikit-learn estimator, so that the evaluation fits it on outer (and inner) training folds only:
-chemistry-aware features inside the Pipeline, an ordinal formulation, stacking, and network ensembles.
+chemistry-aware features inside the Pipeline, an ordinal formulation and stacking (the network variants are
+NetRegressor settings: train/evaluation/candidates.py).
 """
 
 from __future__ import annotations
@@ -9,7 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-from sklearn.base import BaseEstimator, RegressorMixin, clone
+from sklearn.base import BaseEstimator, RegressorMixin
 from sklearn.ensemble import ExtraTreesClassifier, ExtraTreesRegressor, StackingRegressor
 from sklearn.linear_model import LinearRegression
 from sklearn.pipeline import Pipeline
@@ -20,8 +21,6 @@ from train.network import NetRegressor
 from wine_quality.schema import FEATURE_NAMES
 
 _AT = {name: i for i, name in enumerate(FEATURE_NAMES)}
-# Columns with long right tails (g/dm3 and mg/dm3 of salts, sugar and SO2): a network sees their logarithm.
-SKEWED = [_AT[n] for n in ("residual sugar", "chlorides", "free sulfur dioxide", "total sulfur dioxide", "sulphates")]
 SO2_PKA = 1.81  # first dissociation constant of sulfurous acid: the molecular (antimicrobial) share of free SO2
 
 
@@ -39,13 +38,6 @@ def chemistry(x: np.ndarray) -> np.ndarray:
         fixed + volatile + citric,
     ]
     return np.column_stack([x, *derived])
-
-
-def log_skewed(x: np.ndarray) -> np.ndarray:
-    """The measurements with log1p of the long-tailed columns."""
-    out = np.array(x, dtype=np.float64)
-    out[:, SKEWED] = np.log1p(out[:, SKEWED])
-    return out
 
 
 def extra_trees_chemistry(seed: int, max_features: float = 0.67, n_estimators: int = 200) -> Pipeline:
@@ -80,39 +72,15 @@ class OrdinalForest(RegressorMixin, BaseEstimator):  # type: ignore[misc]
         return np.asarray(self.low_ + np.sum(above, axis=0), dtype=np.float64)
 
 
-class SeedEnsemble(RegressorMixin, BaseEstimator):  # type: ignore[misc]
-    """The mean of several copies of one estimator, each fitted with its own seed (random_state + i)."""
-
-    def __init__(self, estimator: BaseEstimator, seeds: int = 5, random_state: int = 42) -> None:
-        self.estimator, self.seeds, self.random_state = estimator, seeds, random_state
-
-    def fit(self, x: np.ndarray, y: np.ndarray) -> SeedEnsemble:
-        self.members_ = []
-        for i in range(self.seeds):
-            member = clone(self.estimator)
-            member.set_params(**{k: self.random_state + i for k in member.get_params() if k.endswith("random_state")})
-            self.members_.append(member.fit(x, y))
-        return self
-
-    def predict(self, x: np.ndarray) -> np.ndarray:
-        return np.asarray(np.mean([m.predict(x) for m in self.members_], axis=0), dtype=np.float64)
-
-
-def network(seed: int, log_inputs: bool = False, **params: Any) -> Pipeline:
-    """The network (it standardises its own input), after the log of the long-tailed columns if asked."""
-    steps: list[tuple[str, object]] = [("log", FunctionTransformer(log_skewed))] if log_inputs else []
-    return Pipeline([*steps, ("net", NetRegressor(**params, random_state=seed))])
-
-
 def stacking(seed: int, net: dict[str, Any]) -> StackingRegressor:
-    """Extra trees, the SVR and the network (the training scripts' settings), combined by a linear regression with
+    """Extra trees, the SVR and the network (NetRegressor with these settings), combined by a linear regression with
     non-negative weights on their 3-fold out-of-fold predictions."""
     forest = Pipeline(
         [("scale", StandardScaler()), ("model", ExtraTreesRegressor(200, max_features=0.67, random_state=seed))]
     )
     svr = Pipeline([("scale", StandardScaler()), ("model", SVR(C=1.0, epsilon=0.05, gamma=0.1))])
     return StackingRegressor(
-        [("extra_trees", forest), ("svr", svr), ("net", network(seed, **net))],
+        [("extra_trees", forest), ("svr", svr), ("net", NetRegressor(**net, random_state=seed))],
         final_estimator=LinearRegression(positive=True),
         cv=3,
         n_jobs=1,

@@ -141,11 +141,12 @@ class ModelResult:
 
 @dataclass(frozen=True)
 class LearningCurve:
-    """fit_net's validation MSE per epoch on the training scripts' split, and the test figures of its network."""
+    """fit_net's validation loss (config.loss) per epoch on the training scripts' split, of the network or an
+    ensemble's first member, and the test figures of the whole."""
 
     dataset: str
     config: NetConfig
-    val_mse: list[float]
+    val_loss: list[float]
     best_epoch: int
     epochs_run: int
     test_metrics: dict[str, float]
@@ -154,7 +155,7 @@ class LearningCurve:
         return {
             "dataset": self.dataset,
             "config": {**asdict(self.config), "hidden": list(self.config.hidden)},
-            "val_mse": self.val_mse,
+            "val_loss": self.val_loss,
             "best_epoch": self.best_epoch,
             "epochs_run": self.epochs_run,
             "test_metrics": self.test_metrics,

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from train.evaluation.candidates import BY_KEY, Kind
+from train.evaluation.candidates import BY_KEY, SERVED_NETWORK, Kind
 from train.evaluation.results import ByModel, Json, ModelResult, Recommendation
 from wine_quality.card import INTERVAL_LEVELS
 
@@ -18,8 +18,8 @@ PAPER: dict[str, dict[str, dict[str, float]]] = {
     "white": {"SVM": {"mae": 0.45, "within_0_5": 0.646, "within_1_0": 0.868}},
 }
 # Issue 5's targets under repeated 5-fold CV of deduplicated rows: the paper's SVM figures for each colour (for red
-# the issue's MAD <= 0.46 and ±0.5 >= 62.4 %), the network within 0.03 MAD of the scikit-learn model, and interval
-# coverage within 3 points of the nominal level.
+# the issue's MAD <= 0.46 and ±0.5 >= 62.4 %), the served network within 0.03 MAD of the scikit-learn model, and
+# interval coverage within 3 points of the nominal level.
 TARGET_TORCH_GAP, TARGET_COVERAGE_GAP = 0.03, 0.03
 
 
@@ -56,8 +56,9 @@ class PaperComparison:
 
 @dataclass(frozen=True)
 class TorchGap:
-    """The network's MAD and how far it is above the best scikit-learn model's."""
+    """The served network's MAD and how far it is above the best scikit-learn model's."""
 
+    model: str
     mae: float
     gap: float
 
@@ -84,7 +85,12 @@ class Targets:
                 "reached": self.sklearn.reached,
             }
         if self.torch is not None:
-            found["torch"] = {"mae": self.torch.mae, "gap": self.torch.gap, "reached": self.torch.reached}
+            found["torch"] = {
+                "model": self.torch.model,
+                "mae": self.torch.mae,
+                "gap": self.torch.gap,
+                "reached": self.torch.reached,
+            }
         return {**found, "coverage_within_3_points": self.coverage_within_3_points}
 
 
@@ -99,8 +105,9 @@ def targets(dataset: str, results: Mapping[str, ModelResult]) -> Targets:
     if best is not None:
         paper = PAPER[dataset]["SVM"]
         sklearn = PaperComparison(best, {k: results[best].metrics[k].mean for k in paper}, paper)
-        if "torch" in results:
-            torch = TorchGap(results["torch"].mae, results["torch"].mae - sklearn.ours["mae"])
+        if SERVED_NETWORK in results:
+            net = results[SERVED_NETWORK].mae
+            torch = TorchGap(SERVED_NETWORK, net, net - sklearn.ours["mae"])
     return Targets(sklearn, torch, {m: _covers(r) for m, r in results.items() if r.intervals})
 
 

@@ -1,0 +1,116 @@
+"""The served network: log inputs on the long-tailed columns only, the seed ensemble, and checkpoints old and new."""
+
+from __future__ import annotations
+
+import io
+from dataclasses import replace
+
+import numpy as np
+import pytest
+import torch
+
+from train.network import NetConfig, fit_ensemble, fit_net
+from wine_quality.nets import LOG_FEATURES, WineEnsemble, WineNet, load_net
+from wine_quality.schema import FEATURE_NAMES
+
+LOGGED = [FEATURE_NAMES.index(name) for name in LOG_FEATURES]
+
+
+def _rows(n: int = 20) -> np.ndarray:
+    return np.random.default_rng(0).uniform(0.1, 60.0, size=(n, len(FEATURE_NAMES)))
+
+
+def _saved_and_loaded(checkpoint: dict[str, object]) -> dict[str, object]:
+    """Through torch.save and torch.load(weights_only=True), as the model store and serving do."""
+    buffer = io.BytesIO()
+    torch.save(checkpoint, buffer)
+    buffer.seek(0)
+    loaded: dict[str, object] = torch.load(buffer, weights_only=True)
+    return loaded
+
+
+def test_the_long_tailed_columns_are_schema_features() -> None:
+    assert len(set(LOG_FEATURES)) == 5 and set(LOG_FEATURES) <= set(FEATURE_NAMES)
+
+
+def test_log_inputs_take_log1p_of_exactly_the_long_tailed_columns() -> None:
+    """With the same weights, the network with log inputs predicts for x what the one without predicts for x with
+    log1p of LOG_FEATURES' columns, and something else for x itself."""
+    torch.manual_seed(0)
+    logged, raw = WineNet(len(FEATURE_NAMES), (8,), log_inputs=True), WineNet(len(FEATURE_NAMES), (8,))
+    raw.load_state_dict(logged.state_dict())
+    x = _rows()
+    by_hand = x.copy()
+    by_hand[:, LOGGED] = np.log1p(by_hand[:, LOGGED])
+    assert logged.predict(x) == pytest.approx(raw.predict(by_hand), abs=1e-5)
+    assert np.max(np.abs(logged.predict(x) - raw.predict(x))) > 1e-3
+    seen = logged.transform(torch.as_tensor(x)).numpy()
+    changed = [j for j in range(len(FEATURE_NAMES)) if not np.array_equal(seen[:, j], x[:, j])]
+    assert changed == sorted(LOGGED)
+
+
+def test_scaling_is_fitted_on_the_transformed_inputs() -> None:
+    """Standardisation statistics of the log columns are those of their log1p; the others are the raw ones."""
+    x = _rows()
+    logged, raw = WineNet(len(FEATURE_NAMES), log_inputs=True), WineNet(len(FEATURE_NAMES))
+    logged.fit_scaling(x)
+    raw.fit_scaling(x)
+    expected = x.copy()
+    expected[:, LOGGED] = np.log1p(expected[:, LOGGED])
+    assert logged.mean.numpy() == pytest.approx(expected.mean(axis=0), rel=1e-6)
+    assert logged.scale.numpy() == pytest.approx(expected.std(axis=0), rel=1e-6)
+    assert raw.mean.numpy() == pytest.approx(x.mean(axis=0), rel=1e-6)
+
+
+def test_log_inputs_need_the_schema_features() -> None:
+    with pytest.raises(ValueError, match="log_inputs needs the 11 schema features"):
+        WineNet(3, log_inputs=True)
+
+
+def test_a_single_network_checkpoint_from_before_ensembles_still_loads() -> None:
+    """A checkpoint saved before log_inputs and ensembles (no log_inputs in its config, no mask in its weights) loads
+    through load_net as the same network, without log inputs."""
+    torch.manual_seed(1)
+    net = WineNet(len(FEATURE_NAMES), (8,))
+    net.fit_scaling(_rows())
+    config, weights = net.checkpoint()["config"], net.state_dict()
+    assert isinstance(config, dict) and "log_mask" not in weights
+    old: dict[str, object] = {"config": {k: v for k, v in config.items() if k != "log_inputs"}, "state_dict": weights}
+    loaded = load_net(_saved_and_loaded(old))
+    assert isinstance(loaded, WineNet) and loaded.config["log_inputs"] is False
+    assert np.array_equal(loaded.predict(_rows()), net.predict(_rows()))
+
+
+def test_an_ensemble_predicts_its_members_mean_and_round_trips() -> None:
+    """The ensemble's grade is the mean of its members'; its checkpoint loads back, log inputs kept, to the same."""
+    torch.manual_seed(2)
+    members = [WineNet(len(FEATURE_NAMES), (8,), log_inputs=True), WineNet(len(FEATURE_NAMES), (4, 4))]
+    for member in members:
+        member.fit_scaling(_rows())
+    ensemble = WineEnsemble(members)
+    x = _rows(7)
+    expected = np.mean([m.predict(x) for m in members], axis=0)
+    assert ensemble.predict(x).dtype == np.float64
+    assert ensemble.predict(x) == pytest.approx(expected, abs=1e-6)
+    loaded = load_net(_saved_and_loaded(ensemble.checkpoint()))
+    assert isinstance(loaded, WineEnsemble) and len(loaded.members) == 2
+    assert [m.config["log_inputs"] for m in loaded.members] == [True, False]
+    assert np.array_equal(loaded.predict(x), ensemble.predict(x))
+    with pytest.raises(ValueError, match="at least one network"):
+        WineEnsemble([])
+
+
+def test_ensemble_member_i_is_fit_nets_network_with_seed_plus_i() -> None:
+    """fit_ensemble trains member i exactly as fit_net does with seed + i; its history lists each member's record."""
+    torch.set_num_threads(1)
+    x = _rows(60)
+    y = x[:, 10] / 10 + np.random.default_rng(1).normal(size=60)
+    config = NetConfig(hidden=(4,), epochs=3, patience=2, seed=7, members=2)
+    ensemble, history = fit_ensemble(x, y, config, progress=False)
+    for i, member in enumerate(ensemble.members):
+        alone, record = fit_net(x, y, replace(config, seed=7 + i), progress=False)
+        assert np.array_equal(member.predict(x), alone.predict(x))
+        assert history["best_val_loss"][i] == record["best_val_loss"]
+        assert history["val_loss"][i] == record["val_loss"]
+    assert len(history["best_epoch"]) == len(history["epochs_run"]) == 2
+    assert not np.array_equal(ensemble.members[0].predict(x), ensemble.members[1].predict(x))
