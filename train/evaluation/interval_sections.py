@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from train.evaluation.candidates import SERVED_NETWORK
 from train.evaluation.results import GradeByGrade, ModelResult
-from train.evaluation.verdicts import shown_models
+from train.evaluation.verdicts import best_sklearn
 
 if TYPE_CHECKING:
     from train.evaluation.report import Report
@@ -44,23 +45,39 @@ def _verdict(wines: float, coverage: float) -> str:
     return "met" if abs(gap) <= TARGET_POINTS else f"**not met** ({gap:+.1f} points)"
 
 
+def with_ranges(results: dict[str, ModelResult]) -> list[str]:
+    """The served models (the best scikit-learn one and the served network), then the searched single network, of
+    those whose grade-by-grade intervals were measured."""
+    models = dict.fromkeys(m for m in (best_sklearn(results), SERVED_NETWORK, "torch") if m is not None)
+    return [
+        m
+        for m in models
+        if m in results
+        and results[m].intervals.get(TARGET_LEVEL, None) is not None
+        and results[m].intervals[TARGET_LEVEL].grade_by_grade is not None
+    ]
+
+
 def _grade_table(d: str, results: dict[str, ModelResult], repeats: int) -> list[str]:
-    shown = [m for m in shown_models(results) if m != "linear"]
+    shown = with_ranges(results)
     if not shown:
         return []
+    judged = [m for m in shown if m != "torch" or len(shown) == 1][:2]  # the served ones
     best = results[shown[0]].intervals[TARGET_LEVEL]
     ours: dict[str, GradeByGrade] = {m: results[m].intervals[TARGET_LEVEL].grade_by_grade for m in shown}  # type: ignore[misc]
     lines = [
         f"| {d}: grade | wines | {shown[0]}, one half-width | "
         + " | ".join(f"{m}, grade by grade" for m in shown)
-        + f" | target ({shown[0]}) |",
-        "|---|---|---|" + "---|" * len(shown) + "---|",
+        + " | "
+        + " | ".join(f"target ({m})" for m in judged)
+        + " |",
+        "|---|---|---|" + "---|" * (len(shown) + len(judged)),
     ]
     for g, marginal in best.by_grade.items():
         wines = marginal.rows / repeats
         cells = " | ".join(f"{100 * ours[m].by_grade[g].coverage:.1f} %" for m in shown)
-        verdict = _verdict(wines, ours[shown[0]].by_grade[g].coverage)
-        lines.append(f"| {g} | {wines:.0f} | {100 * marginal.coverage:.0f} % | {cells} | {verdict} |")
+        verdicts = " | ".join(_verdict(wines, ours[m].by_grade[g].coverage) for m in judged)
+        lines.append(f"| {g} | {wines:.0f} | {100 * marginal.coverage:.0f} % | {cells} | {verdicts} |")
     return [*lines, ""]
 
 
@@ -86,7 +103,7 @@ def grade_by_grade(report: Report) -> list[str]:
         "|---|---|---|---|---|---|---|",
     ]
     for d, results in nested.items():
-        for m in (m for m in shown_models(results) if m != "linear"):
+        for m in with_ranges(results):
             for level, interval in results[m].intervals.items():
                 ours = interval.grade_by_grade
                 if ours is None:
