@@ -86,7 +86,8 @@ def accuracy_push(report: Report) -> list[str]:
         "",
         "Under the same nested protocol and outer folds: gradient boosting with tuned regularisation (its grid "
         "above), chemistry features inside the Pipeline, an ordinal formulation, stacking, and network variants "
-        "(settings fixed, no inner search, so no intervals). MAD − extra trees: paired over the "
+        "(settings fixed: no inner search; their intervals are calibrated on the same inner out-of-fold "
+        "predictions as the searched models'). MAD − extra trees: paired over the "
         f"{n_outer} outer folds, mean ± standard error (std / √{n_outer}; the repeats share rows, so the true "
         "uncertainty is somewhat larger). Served by default only if it beats extra trees by more than one standard "
         "error, meets the latency constraints (1,000 rows ≤ ~7 ms on one thread, session ≤ ~40 MB) and has an "
