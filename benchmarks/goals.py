@@ -61,7 +61,8 @@ def _ratio(name: str, ours: dict[str, Any] | None, theirs: dict[str, Any] | None
         return _missing(name)
     ratio = ours[key] / theirs[key]
     unit = "req/s" if key == "requests_per_s" else "ms"
-    text = f"{ours[key]:,.1f} vs {theirs[key]:,.1f} {unit} ({ratio:.2f} x)"
+    digits = 1 if unit == "req/s" else 2
+    text = f"{ours[key]:,.{digits}f} vs {theirs[key]:,.{digits}f} {unit} ({ratio:.2f} x)"
     return Goal(name, text, ratio >= at_least if unit == "req/s" else ratio <= 1 / at_least)
 
 
@@ -83,16 +84,16 @@ def _throughput_goals(runs: Runs, mlserver: str | None) -> list[Goal]:
 
 
 def _latency_goals(runs: Runs) -> list[Goal]:
-    out = []
-    for route in SINGLE_ROUTES:
-        ours, seed = find(runs, OURS, route, ONE), find(runs, SEED, route, ONE)
-        name = f"`{route}`, {ONE} client: p50 <= the seed's p50 on `{route}`"
-        if ours and seed:
-            text = f"{ours['p50_ms']:.2f} vs {seed['p50_ms']:.2f} ms"
-            out.append(Goal(name, text, ours["p50_ms"] <= seed["p50_ms"]))
-        else:
-            out.append(_missing(name))
-    return out
+    return [
+        _ratio(
+            f"`{route}`, {ONE} client: p50 <= the seed's p50 on `{route}`",
+            find(runs, OURS, route, ONE),
+            find(runs, SEED, route, ONE),
+            "p50_ms",
+            1,
+        )
+        for route in SINGLE_ROUTES
+    ]
 
 
 def _batch_goals(runs: Runs) -> list[Goal]:
@@ -113,17 +114,16 @@ def _batch_goals(runs: Runs) -> list[Goal]:
 
 
 def _drift_goals(runs: Runs) -> list[Goal]:
-    out = []
-    for route in SINGLE_ROUTES:
-        on, off = find(runs, OURS, route, MANY), find(runs, NO_DRIFT, route, MANY)
-        name = f"`{route}`, {MANY} clients: drift tracking on >= {1 - DRIFT_COST_CEILING:.0%} of its req/s off"
-        if on and off:
-            ratio = on["requests_per_s"] / off["requests_per_s"]
-            text = f"{on['requests_per_s']:,.0f} vs {off['requests_per_s']:,.0f} req/s ({ratio:.3f} x)"
-            out.append(Goal(name, text, ratio >= 1 - DRIFT_COST_CEILING))
-        else:
-            out.append(_missing(name))
-    return out
+    return [
+        _ratio(
+            f"`{route}`, {MANY} clients: drift tracking on >= {1 - DRIFT_COST_CEILING:.0%} of its req/s off",
+            find(runs, OURS, route, MANY),
+            find(runs, NO_DRIFT, route, MANY),
+            "requests_per_s",
+            1 - DRIFT_COST_CEILING,
+        )
+        for route in SINGLE_ROUTES
+    ]
 
 
 def _protocol_goals(runs: Runs) -> list[Goal]:
