@@ -47,8 +47,8 @@ class Candidate:
     grid: tuple[Params, ...]
     quick_grid: tuple[Params, ...]
     cost: int  # relative run time of a nested run, to start the slowest first
-    # issue 14's accuracy push: its own builder (params, seed -> model); no intervals (they cost an inner CV each);
-    # not a setting the training scripts can serve, unless `trained`
+    # issue 14's accuracy push: its own builder (params, seed -> model); not a setting the training scripts can
+    # serve, unless `trained`
     factory: Callable[[Params, int], Regressor] | None = None
     network: bool = False  # a torch network, or an ensemble of them
     serving: str = ""  # what serving it would take, beyond beating extra trees
@@ -62,10 +62,6 @@ class Candidate:
     def servable(self) -> bool:
         """Whether the training scripts train this model (the others are measured, not served)."""
         return self.factory is None or self.trained
-
-    @property
-    def intervals(self) -> bool:
-        return self.factory is None
 
     def settings(self, quick: bool) -> tuple[Params, ...]:
         """The grid the search runs: the full one, or one cheap setting for a smoke run."""
