@@ -1,22 +1,20 @@
 """The entry service's work: send rows to the right model service and build the answers around its grades.
 
 A call to a model service whose process died, or whose connection broke, is retried until the supervisor has
-restarted it (predictions are idempotent), within the request timeout: a crashed model worker costs a client time,
+restarted it (wine_quality/model_calls.py), within the request timeout: a crashed model worker costs a client time,
 not an error.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
-import aiohttp
 import numpy as np
-from bentoml.exceptions import ServiceUnavailable
 
 from wine_quality.coalesce import Coalescer
+from wine_quality.model_calls import ModelCall, until_answered
 from wine_quality.monitoring import Monitor
 from wine_quality.payloads import BatchPrediction, Prediction, RowPrediction
 from wine_quality.served import ServedModel
@@ -34,9 +32,6 @@ class Graded:
     outside_training_range: list[list[str]]
 
 
-ModelCall = Callable[[np.ndarray], Awaitable[np.ndarray]]
-# what a model service that died, or is restarting, looks like from here: a refused, reset or dropped connection
-MODEL_DOWN = (aiohttp.ClientConnectionError,)
 READY_PROBE_S = 1.0
 
 
@@ -52,20 +47,7 @@ class Grader:
     def _resilient(self, kind: str, endpoint: str) -> ModelCall:
         """The model service's endpoint, retried with backoff while its process is down, up to the request timeout."""
         call: ModelCall = getattr(self.services[kind].to_async, endpoint)
-
-        async def retrying(rows: np.ndarray) -> np.ndarray:
-            loop = asyncio.get_running_loop()
-            deadline, pause = loop.time() + self.settings.request_timeout_s, 0.05
-            while True:
-                try:
-                    return await call(rows)
-                except MODEL_DOWN as exc:
-                    if loop.time() + pause >= deadline:
-                        raise ServiceUnavailable(f"the {kind} model service is down: {exc}") from exc
-                await asyncio.sleep(pause)
-                pause = min(2 * pause, 0.5)
-
-        return retrying
+        return until_answered(call, self.settings.request_timeout_s, f"{kind} model service")
 
     def _coalescer(self, kind: str) -> Coalescer:
         # made on first use: the clients of the model services exist only once the server runs

@@ -1,0 +1,56 @@
+"""Calls from the entry to a model service that outlive the service's death: retried until it is back, in time.
+
+A model service that is killed (the OOM killer, a crash in a native library, SIGKILL) breaks the calls it was
+answering in one of four ways, all of which the supervisor's restart mends, and all of which are safe to repeat
+because a prediction changes nothing:
+
+- the connection is refused (no process listens yet);
+- the connection is reset (the process died with the request unread);
+- the headers came but no body (it died between two writes);
+- the body came cut short (it died within a write larger than the socket took at once).
+
+BentoML's dependency client (aiohttp) raises each of these as an `aiohttp.ClientError` or an `OSError`; an answer
+the model service gave (an HTTP status) becomes a `BentoMLException`, which is not retried. tests/unit/
+test_model_calls.py makes a real server die at each of the four points and checks that the call is answered once it
+is back: it fails if an upgraded client raises something else.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+
+import aiohttp
+import numpy as np
+from bentoml.exceptions import BentoMLException, ServiceUnavailable
+
+ModelCall = Callable[[np.ndarray], Awaitable[np.ndarray]]
+# what a model service that died, or is restarting, looks like from here
+TRANSPORT_FAILURES = (aiohttp.ClientError, OSError, EOFError)
+FIRST_PAUSE_S, LONGEST_PAUSE_S = 0.02, 0.2
+
+
+def is_transport_failure(exc: BaseException) -> bool:
+    """Whether a call failed on the way to or from the model service (retry), not in an answer it gave (don't)."""
+    return isinstance(exc, TRANSPORT_FAILURES) and not isinstance(exc, BentoMLException)
+
+
+def until_answered(call: ModelCall, deadline_s: float, what: str) -> ModelCall:
+    """`call`, repeated with a short backoff while the model service is down, until it answers or `deadline_s`
+    seconds have passed since the first try (then ServiceUnavailable, a 503)."""
+
+    async def retrying(rows: np.ndarray) -> np.ndarray:
+        loop = asyncio.get_running_loop()
+        deadline, pause = loop.time() + deadline_s, FIRST_PAUSE_S
+        while True:
+            try:
+                return await call(rows)
+            except Exception as exc:
+                if not is_transport_failure(exc):
+                    raise
+                if loop.time() + pause >= deadline:
+                    raise ServiceUnavailable(f"the {what} is down: {type(exc).__name__}: {exc}") from exc
+            await asyncio.sleep(pause)
+            pause = min(2 * pause, LONGEST_PAUSE_S)
+
+    return retrying
