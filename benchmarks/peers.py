@@ -1,6 +1,6 @@
 """The peers our service is measured against: the seed's Flask app and Seldon MLServer, set up, started and stopped.
 
-Each peer runs as its own process group on a free loopback port and comes back as a `tests.devserver.Server`, so the
+Each peer runs as its own process group on a free loopback port and comes back as a `harness.devserver.Server`, so the
 benchmark starts, measures and stops it exactly as it does `bentoml serve`.
 """
 
@@ -20,7 +20,7 @@ from typing import Any
 
 import httpx
 
-from tests.devserver import Server, free_port
+from harness.devserver import Server, free_port
 from wine_quality.settings import PROJECT_ROOT
 
 MLSERVER_VENV = PROJECT_ROOT / ".venv-peers" / "mlserver"

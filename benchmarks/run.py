@@ -27,7 +27,7 @@ import psutil
 
 from benchmarks import goals, peers
 from benchmarks.load import BATCH_ROWS, Load, MemoryWatch, Run, check, write_scripts, wrk
-from tests.devserver import Server, start_server
+from harness.devserver import Server, start_server
 from wine_quality.settings import PROJECT_ROOT
 
 Starter = Callable[[Path], tuple[Server, dict[str, Any]]]

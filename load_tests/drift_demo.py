@@ -19,8 +19,8 @@ import io
 import tempfile
 from pathlib import Path
 
-from tests.devserver import start_server
-from tests.traffic import feature_psi, private_home, sample_rows, samples, scrape, send_rows
+from harness.devserver import start_server
+from harness.traffic import feature_psi, private_home, sample_rows, samples, scrape, send_rows
 from train.data import RED, WHITE
 from wine_quality.schema import FEATURE_NAMES
 from wine_quality.settings import PROJECT_ROOT

@@ -8,7 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from tests.devserver import start_server
+from harness.devserver import start_server
 
 ROOT = Path(__file__).resolve().parent.parent
 

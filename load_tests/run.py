@@ -17,7 +17,7 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
-from tests.devserver import start_server
+from harness.devserver import start_server
 from wine_quality.settings import PROJECT_ROOT
 
 LOAD_TESTS = Path(__file__).resolve().parent

@@ -18,8 +18,8 @@ from collections import Counter
 
 import httpx
 
+from harness.devserver import start_server
 from load_tests.pressure import Run, percentile, run_load
-from tests.devserver import start_server
 
 
 def _spread(ms: list[float]) -> dict[str, float]:

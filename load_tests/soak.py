@@ -18,8 +18,8 @@ from collections import Counter
 from datetime import UTC, datetime
 from pathlib import Path
 
+from harness.devserver import start_server
 from load_tests.pressure import Run, percentile, run_load
-from tests.devserver import start_server
 from wine_quality.settings import PROJECT_ROOT
 
 WARM_UP_S = 60.0

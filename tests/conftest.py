@@ -15,7 +15,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.devserver import Server, start_server
+from harness.devserver import Server, start_server
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 from selenium.webdriver import Chrome
 
+from harness.devserver import Server
 from tests.browser import BrowserUnavailable, ensure_chromium, open_page, start_chrome
-from tests.devserver import Server
 
 DESKTOP = (1100, 1000)
 

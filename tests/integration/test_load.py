@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.devserver import Server
+from harness.devserver import Server
 
 ROOT = Path(__file__).resolve().parents[2]
 LOCUST = Path(sys.executable).with_name("locust")

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.devserver import Server
+from harness.devserver import Server
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 ROOT = Path(__file__).resolve().parents[2]

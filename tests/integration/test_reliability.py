@@ -16,7 +16,7 @@ import httpx
 import psutil
 import pytest
 
-from tests.devserver import Server, start_server
+from harness.devserver import Server, start_server
 from wine_quality.schema import EXAMPLE, FEATURE_NAMES
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.usefixtures("trained")]

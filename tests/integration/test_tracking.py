@@ -15,8 +15,8 @@ from pathlib import Path
 import httpx
 import pytest
 
+from harness.devserver import free_port
 from tests.conftest import run_cli
-from tests.devserver import free_port
 from train.data import RED, file_sha256
 from wine_quality.store import find_stored, read_card
 

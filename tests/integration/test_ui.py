@@ -15,8 +15,8 @@ from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.remote.webelement import WebElement
 from selenium.webdriver.support.ui import WebDriverWait
 
+from harness.devserver import Server
 from tests.browser import field, open_page, save_picture, wait_text
-from tests.devserver import Server
 from wine_quality.schema import EXAMPLE, FEATURE_NAMES
 
 pytestmark = pytest.mark.integration
