@@ -39,7 +39,7 @@ sys.path.insert(0, str(ROOT))
 from wine_quality.kinds import KINDS  # noqa: E402
 from wine_quality.pins import pinned_tag  # noqa: E402
 from wine_quality.provenance import git_commit  # noqa: E402
-from wine_quality.settings import PIN_FILE, Settings  # noqa: E402
+from wine_quality.settings import PIN_FILE, ModelSettings  # noqa: E402
 from wine_quality.store import ModelStoreError, find_stored  # noqa: E402
 
 BENTOFILE = ROOT / "bentofile.yaml"
@@ -48,7 +48,7 @@ BENTOML = str(Path(sys.executable).with_name("bentoml"))
 # Files of the project that a bento build can need; bentofile.yaml's include/exclude decide what goes in.
 STAGE_SKIP = shutil.ignore_patterns(
     *(".git", ".venv", "venv", "__pycache__", "*.pyc", ".*_cache", "build", "results", ".bentoml", "*.egg-info"),
-    *(PIN_FILE, "models.lock.json", "*.tmp*"),
+    *(PIN_FILE, "*.tmp*"),
 )
 
 
@@ -146,7 +146,7 @@ def ensure_wheel(name: str) -> Path:
 
 def resolve_pins() -> dict[str, str]:
     """The concrete tag each kind is served with under the active settings; each must be in the model store."""
-    settings = Settings()
+    settings = ModelSettings()
     pins = {}
     try:
         for kind in KINDS:
@@ -174,7 +174,7 @@ def build(pins: dict[str, str], config: dict) -> str:
         staged.unlink()  # a hard link to the project's own file: write a new one, never through the link
         staged.write_text(yaml.safe_dump(config, sort_keys=False))
         env = {**os.environ, "WINE_MODEL_PINS": str(lock), "BENTOML_DO_NOT_TRACK": "true"}
-        for name in ("WINE_MODELS_LOCK", *(f"WINE_{kind.upper()}_MODEL" for kind in KINDS)):
+        for name in (f"WINE_{kind.upper()}_MODEL" for kind in KINDS):
             env.pop(name, None)
         labels = [f"{kind}_model={tag.replace(':', '.')}" for kind, tag in pins.items()]
         commit = git_commit()

@@ -45,7 +45,7 @@ class TrackOption(argparse.Action):
 
 def tracking_uri() -> str:
     """Where runs are recorded: MLflow's own variable first, then the project's setting, then the local store."""
-    return os.environ.get("MLFLOW_TRACKING_URI") or get_settings().tracking_uri or LOCAL_STORE
+    return os.environ.get("MLFLOW_TRACKING_URI") or get_settings().training.tracking_uri or LOCAL_STORE
 
 
 def _experiment(client: Any, uri: str, name: str) -> str:

@@ -202,7 +202,7 @@ def run(recipe: Recipe, args: argparse.Namespace) -> dict[str, Any]:
     tag = save_model(args.name, card, write_files, labels={"estimator": recipe.estimator})
     pinned = not args.no_pin
     if pinned:
-        write_pin(get_settings().model_pins, recipe.kind, tag)
+        write_pin(get_settings().models.pins, recipe.kind, tag)
     if args.track:
         track_training(card, tag, pinned)
     result = {

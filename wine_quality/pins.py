@@ -7,20 +7,12 @@ import os
 from pathlib import Path
 
 from wine_quality.kinds import KINDS
-from wine_quality.settings import Settings
+from wine_quality.settings import ModelSettings
 from wine_quality.store import ModelStoreError
-
-LEGACY_PIN_FILE = "models.lock.json"  # the pin file's name before it was renamed: still read when it is all there is
-
-
-def _existing(path: Path) -> Path:
-    legacy = path.with_name(LEGACY_PIN_FILE)
-    return legacy if not path.exists() and legacy.exists() else path
 
 
 def read_pins(path: Path) -> dict[str, str]:
     """The pinned tag of each kind, from the pin file (empty when there is none)."""
-    path = _existing(Path(path))
     try:
         pins = json.loads(path.read_text())
     except FileNotFoundError:
@@ -39,15 +31,15 @@ def write_pin(path: Path, kind: str, tag: str) -> None:
     tmp.replace(path)
 
 
-def pinned_tag(kind: str, settings: Settings) -> str:
+def pinned_tag(kind: str, settings: ModelSettings) -> str:
     """The tag to serve for a kind: WINE_<KIND>_MODEL if set, else the pin file's."""
-    explicit = settings.model_tags.get(kind)
+    explicit = settings.tags.get(kind)
     if explicit:
         return explicit
-    tag = read_pins(settings.model_pins).get(kind)
+    tag = read_pins(settings.pins).get(kind)
     if not tag:
         raise ModelStoreError(
-            f"no {kind} model is pinned in {settings.model_pins}: train one with "
+            f"no {kind} model is pinned in {settings.pins}: train one with "
             f"`{KINDS[kind].train_command}` (or `make train`)"
         )
     return tag

@@ -47,10 +47,10 @@ class ServedModel:
     @classmethod
     def load(cls, kind: str, settings: Settings) -> ServedModel:
         """The pinned model of a kind, checked against the store, the schema and the served coverage."""
-        stored = find_stored(kind, pinned_tag(kind, settings))
+        stored = find_stored(kind, pinned_tag(kind, settings.models))
         card = read_card(kind, stored)
         widths = card.interval.half_width
-        level = level_key(settings.interval_coverage)
+        level = level_key(settings.models.interval_coverage)
         if level not in widths:
             raise ModelStoreError(
                 f"model {stored.tag} has no prediction interval calibrated for coverage {level} (it has "
@@ -65,8 +65,8 @@ class ServedModel:
             path=Path(stored.path),
             card=card,
             created=stored.info.creation_time,
-            runtime=settings.runtime,
-            coverage=settings.interval_coverage,
+            runtime=settings.models.runtime,
+            coverage=settings.models.interval_coverage,
             half_width=widths[level],
             spans=GradeSpans(by_grade[level]) if level in by_grade else None,
             low=ranges[:, 0],

@@ -26,7 +26,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.devserver import Server, free_port, start_server
+from harness.devserver import Server, free_port, start_server
 from tests.e2e.conftest import BENTOML, run
 from wine_quality.schema import EXAMPLE
 
@@ -281,7 +281,7 @@ def serve_bento(
 ) -> dict[str, object]:
     """`bentoml serve <target>` from the project root, with no pin settings in the environment: the bento's own
     code and pin file must do (not the checkout's, which the editable install also offers)."""
-    for name in ("WINE_MODELS_LOCK", "WINE_SKLEARN_MODEL", "WINE_TORCH_MODEL"):
+    for name in ("WINE_SKLEARN_MODEL", "WINE_TORCH_MODEL", "WINE_CLASSIFIER_MODEL"):
         monkeypatch.delenv(name, raising=False)
     server = start_server(target=target, env=env, log_dir=log_dir)
     try:

@@ -12,11 +12,11 @@ import httpx
 import numpy as np
 import pytest
 
-from tests.devserver import Server, start_server
+from harness.devserver import Server, start_server
 from train.data import RED, file_sha256, load_wines
 from wine_quality.schema import EXAMPLE, FEATURE_NAMES
 from wine_quality.served import ServedModel
-from wine_quality.settings import Settings
+from wine_quality.settings import ModelSettings, Settings
 
 pytestmark = pytest.mark.integration
 JSON = {"Content-Type": "application/json"}
@@ -30,7 +30,7 @@ def real_rows(n: int) -> list[dict[str, float]]:
 def direct(kind: str, tag: str, rows: list[dict[str, float]], runtime: str = "onnx") -> np.ndarray:
     """What the saved model answers when called directly, outside the service."""
     x = np.array([[r[name] for name in FEATURE_NAMES] for r in rows])
-    settings = Settings(model_tags={kind: tag}, runtime=runtime)  # type: ignore[arg-type]
+    settings = Settings(models=ModelSettings(tags={kind: tag}, runtime=runtime))
     return ServedModel.load(kind, settings).predictor(1)(x)
 
 
@@ -176,7 +176,7 @@ def test_the_row_limit_is_enforced_with_a_400(client: httpx.Client) -> None:
     """More rows than WINE_MAX_ROWS_PER_REQUEST (10,000 by default) are refused, naming samples."""
     from wine_quality.settings import Settings
 
-    limit = Settings().max_rows_per_request
+    limit = Settings().requests.max_rows
     answer = client.post("/predict_batch", json={"model": "sklearn", "samples": [EXAMPLE] * (limit + 1)})
     assert answer.status_code == 400
     error = answer.json()["detail"][0]

@@ -16,7 +16,7 @@ from wine_quality.card import ModelCard
 from wine_quality.kinds import KINDS
 from wine_quality.schema import FEATURE_NAMES
 from wine_quality.served import ServedModel
-from wine_quality.settings import Settings
+from wine_quality.settings import ModelSettings, Settings
 from wine_quality.store import read_card
 
 SEED = 3
@@ -24,7 +24,7 @@ SMALL = ["--no-pin", "--n-estimators", "20", "--seed", str(SEED)]
 
 
 def served(tag: str, runtime: str) -> ServedModel:
-    return ServedModel.load("classifier", Settings(model_tags={"classifier": tag}, runtime=runtime))  # type: ignore[arg-type]
+    return ServedModel.load("classifier", Settings(models=ModelSettings(tags={"classifier": tag}, runtime=runtime)))
 
 
 @pytest.fixture(scope="module")

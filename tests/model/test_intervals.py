@@ -11,7 +11,7 @@ from train.data import WHITE, load_wines, split_wines
 from train.grade_calibration import grade_ranges
 from wine_quality.intervals import spans
 from wine_quality.served import ServedModel
-from wine_quality.settings import Settings
+from wine_quality.settings import ModelSettings, Settings
 from wine_quality.store import read_card
 
 SEED = 42
@@ -48,7 +48,7 @@ def white() -> ServedModel:
     """A small forest on the white file's training rows (the saved model is the held-out one)."""
     argv = ["--no-pin", "--holdout-fit", "--data", str(WHITE), "--param", "n_estimators=30", "--cv-repeats", "1"]
     tag = sklearn_model.main([*argv, "--seed", str(SEED)])["tag"]
-    return ServedModel.load("sklearn", Settings(model_tags={"sklearn": tag}))
+    return ServedModel.load("sklearn", Settings(models=ModelSettings(tags={"sklearn": tag})))
 
 
 def test_the_served_intervals_cover_every_grade_of_30_held_out_wines_or_more(white: ServedModel) -> None:

@@ -17,7 +17,7 @@ from train.onnx_export import TOLERANCE, OnnxForm
 from wine_quality.pins import read_pins
 from wine_quality.schema import FEATURE_NAMES
 from wine_quality.served import ServedModel
-from wine_quality.settings import Settings
+from wine_quality.settings import ModelSettings, Settings
 from wine_quality.store import ModelStoreError, read_card
 
 # lr 0.05: with L1 loss the output moves towards the grades by about lr per step; 5 epochs at the default lr leave
@@ -28,7 +28,7 @@ HOLDOUT = ["--holdout-fit"]  # the saved model is the one the held-out metrics s
 
 
 def served(kind: str, tag: str, runtime: str) -> ServedModel:
-    return ServedModel.load(kind, Settings(model_tags={kind: tag}, runtime=runtime))  # type: ignore[arg-type]
+    return ServedModel.load(kind, Settings(models=ModelSettings(tags={kind: tag}, runtime=runtime)))
 
 
 def test_sklearn_run_saves_its_card_and_both_forms() -> None:
@@ -200,8 +200,8 @@ def test_intervals_hold_their_coverage_on_held_out_rows() -> None:
 def test_a_served_model_needs_an_interval_at_the_served_coverage() -> None:
     """Serving at a coverage the model was not calibrated for is refused, naming the levels it has."""
     tag = sklearn_model.main(["--no-pin", "--estimator", "ridge"])["tag"]
-    settings = Settings(model_tags={"sklearn": tag}, interval_coverage=0.95)
+    settings = Settings(models=ModelSettings(tags={"sklearn": tag}, interval_coverage=0.95))
     loaded = ServedModel.load("sklearn", settings)
     assert loaded.half_width == loaded.card.interval.half_width["0.95"]
     with pytest.raises(ModelStoreError, match=r"no prediction interval calibrated for coverage 0.99"):
-        ServedModel.load("sklearn", Settings(model_tags={"sklearn": tag}, interval_coverage=0.99))
+        ServedModel.load("sklearn", Settings(models=ModelSettings(tags={"sklearn": tag}, interval_coverage=0.99)))
