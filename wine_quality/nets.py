@@ -45,7 +45,7 @@ class WineNet(GradeModule):
         self.log_inputs = log_inputs
         self.register_buffer("mean", torch.zeros(n_features, dtype=torch.float32))
         self.register_buffer("scale", torch.ones(n_features, dtype=torch.float32))
-        # derived from the config, so not saved: checkpoints from before log_inputs load unchanged
+        # derived from the config, so not saved
         mask = [name in LOG_FEATURES for name in FEATURE_NAMES] if log_inputs else [False] * n_features
         self.register_buffer("log_mask", torch.tensor(mask, dtype=torch.bool), persistent=False)
         layers: list[nn.Module] = []
@@ -80,7 +80,7 @@ class WineNet(GradeModule):
 
     @classmethod
     def from_checkpoint(cls, checkpoint: dict[str, object]) -> WineNet:
-        """Rebuild a network saved with checkpoint() (one saved before log_inputs existed has it off)."""
+        """Rebuild a network saved with checkpoint()."""
         config = checkpoint["config"]
         assert isinstance(config, dict)
         net = cls(**config)
@@ -106,12 +106,9 @@ class WineEnsemble(GradeModule):
         return {"members": [member.checkpoint() for member in cast("list[WineNet]", list(self.members))]}
 
 
-def load_net(checkpoint: dict[str, object]) -> WineNet | WineEnsemble:
-    """The network or ensemble saved in a checkpoint: an ensemble's has "members", a single network's (as saved
-    before ensembles) its config and weights."""
-    members = checkpoint.get("members")
-    if members is None:
-        return WineNet.from_checkpoint(checkpoint)
+def load_net(checkpoint: dict[str, object]) -> WineEnsemble:
+    """The ensemble saved in a checkpoint by train.torch_model: its members' configs and weights."""
+    members = checkpoint["members"]
     assert isinstance(members, list)
     ensemble = WineEnsemble([WineNet.from_checkpoint(member) for member in members])
     ensemble.eval()

@@ -1,4 +1,4 @@
-"""The served network: log inputs on the long-tailed columns only, the seed ensemble, and checkpoints old and new."""
+"""The served network: log inputs on the long-tailed columns only, the seed ensemble, and its checkpoints."""
 
 from __future__ import annotations
 
@@ -65,20 +65,6 @@ def test_scaling_is_fitted_on_the_transformed_inputs() -> None:
 def test_log_inputs_need_the_schema_features() -> None:
     with pytest.raises(ValueError, match="log_inputs needs the 11 schema features"):
         WineNet(3, log_inputs=True)
-
-
-def test_a_single_network_checkpoint_from_before_ensembles_still_loads() -> None:
-    """A checkpoint saved before log_inputs and ensembles (no log_inputs in its config, no mask in its weights) loads
-    through load_net as the same network, without log inputs."""
-    torch.manual_seed(1)
-    net = WineNet(len(FEATURE_NAMES), (8,))
-    net.fit_scaling(_rows())
-    config, weights = net.checkpoint()["config"], net.state_dict()
-    assert isinstance(config, dict) and "log_mask" not in weights
-    old: dict[str, object] = {"config": {k: v for k, v in config.items() if k != "log_inputs"}, "state_dict": weights}
-    loaded = load_net(_saved_and_loaded(old))
-    assert isinstance(loaded, WineNet) and loaded.config["log_inputs"] is False
-    assert np.array_equal(loaded.predict(_rows()), net.predict(_rows()))
 
 
 def test_an_ensemble_predicts_its_members_mean_and_round_trips() -> None:
