@@ -38,6 +38,8 @@ from bentoml.exceptions import BentoMLException
 from pydantic import ValidationError
 from starlette.responses import JSONResponse
 
+from wine_quality.schema import first_error
+
 UPSTREAM_CALL = TimeoutMiddleware.__call__
 UPSTREAM_IN_CONTAINER = bentoml.serving.running_inside_container
 UPSTREAM_MIME_TYPE = IOMixin.__dict__["mime_type"]  # the classmethod object itself
@@ -83,9 +85,7 @@ class OneLineClientErrors(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
         exc = record.exc_info[1] if record.exc_info else None
         if isinstance(exc, ValidationError):
-            first = exc.errors()[0]
-            where = ".".join(str(p) for p in first["loc"]) or "body"
-            problem = f"{exc.error_count()} validation error(s), first {where}: {first['msg']}"
+            problem = f"{exc.error_count()} validation error(s), first {first_error(exc)}"
         elif isinstance(exc, BentoMLException) and exc.error_code.value < 500:
             problem = f"{exc.error_code.value}: {exc}"
         else:

@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field, create_model, field_validator, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, WithJsonSchema, field_validator, model_validator
+from pydantic_core import PydanticCustomError
 from typing_extensions import TypedDict  # pydantic needs this one before Python 3.12
 
-from wine_quality.kinds import CLASSIFICATION_KINDS, REGRESSION_KINDS
-from wine_quality.schema import EXAMPLE, FEATURE_NAMES, ROWS_CHECK, Wine, WineRow
+from wine_quality.schema import EXAMPLE, FEATURE_NAMES, ROWS_CHECK, SO2_RULE, Wine, WineRow, column_problems
 from wine_quality.served import ServedModelInfo
+from wine_quality.settings import get_settings
+
+if TYPE_CHECKING:  # the data plane builds its models' descriptions from this module: no import cycle at run time
+    from wine_quality.dataplane import Classified, Graded
 
 
 # Interval and RowPrediction are TypedDicts: a 1,000-row answer is built from plain dicts and serialised by
@@ -41,6 +46,13 @@ class Prediction(BaseModel):
         description="features whose value lies outside the range the model was trained on (still predicted)"
     )
 
+    @classmethod
+    def of(cls, graded: Graded) -> Prediction:
+        """The answer for the one wine graded."""
+        (row,) = _rows(graded)
+        served = graded.served
+        return cls.model_construct(**row, model=served.tag, runtime=served.runtime)
+
 
 class RowPrediction(TypedDict):
     """One row's answer within a batch."""
@@ -57,6 +69,23 @@ class BatchPrediction(BaseModel):
     runtime: RuntimeName
     predictions: list[RowPrediction]
 
+    @classmethod
+    def of(cls, graded: Graded) -> BatchPrediction:
+        """The answers for a batch, in order."""
+        return cls.model_construct(model=graded.served.tag, runtime=graded.served.runtime, predictions=_rows(graded))
+
+
+def _rows(graded: Graded) -> list[RowPrediction]:
+    # built from checked values: model_construct skips validating them a second time
+    coverage = graded.served.coverage
+    answers = zip(
+        graded.quality.tolist(), graded.low.tolist(), graded.high.tolist(), graded.outside_training_range, strict=True
+    )
+    return [
+        {"quality": q, "interval": {"low": lo, "high": hi, "coverage": coverage}, "outside_training_range": o}
+        for q, lo, hi, o in answers
+    ]
+
 
 # The two forms of a batch request, as JSON Schema can say it: exactly one of them, never a mix.
 ONE_FORM: dict[str, Any] = {
@@ -65,46 +94,73 @@ ONE_FORM: dict[str, Any] = {
         {"required": ["columns", "data"], "not": {"required": ["samples"]}},
     ]
 }
-if TYPE_CHECKING:
-    Columns = list[str]
-else:  # the 11 names, in schema order: a JSON array of fixed items
-    Columns = tuple[tuple(Literal[name] for name in FEATURE_NAMES)]
+FORMS = ("samples", "columns", "data")
+# Read once, when the service is defined: the row limit is part of the request's schema.
+MAX_ROWS = get_settings().requests.max_rows
 
 
-class BatchRequestBase(BaseModel):
-    """Many wines and the model to grade them with: as `samples` (objects) or as `columns` and `data` (rows).
+def _check_columns(columns: list[str]) -> list[str]:
+    if columns != list(FEATURE_NAMES):
+        problems = "; ".join(column_problems(columns)) or "same names, other order"
+        raise ValueError(f"columns must be the 11 feature names in this order: {list(FEATURE_NAMES)} ({problems})")
+    return columns
 
-    Free sulfur dioxide cannot exceed total sulfur dioxide in any wine (a rule across fields, beyond JSON Schema).
-    """
 
-    model_config = ConfigDict(
-        extra="forbid",
-        json_schema_extra={
-            **ONE_FORM,
-            "example": {"model": "torch", "columns": list(FEATURE_NAMES), "data": [list(EXAMPLE.values())]},
-        },
-    )
+# the 11 names, in schema order: a JSON array of fixed items
+Columns = Annotated[
+    list[str],
+    AfterValidator(_check_columns),
+    WithJsonSchema(
+        {
+            "type": "array",
+            "prefixItems": [{"const": name, "type": "string"} for name in FEATURE_NAMES],
+            "items": False,
+            "minItems": len(FEATURE_NAMES),
+            "maxItems": len(FEATURE_NAMES),
+            "description": "the 11 feature names in schema order, with `data`",
+        }
+    ),
+]
+Samples = Annotated[list[Wine], Field(min_length=1, max_length=MAX_ROWS, description=f"1 to {MAX_ROWS} wines")]
+Rows = Annotated[
+    list[WineRow],
+    Field(min_length=1, max_length=MAX_ROWS, description=f"1 to {MAX_ROWS} rows of the 11 measurements"),
+    ROWS_CHECK,
+]
 
-    model: str
-    samples: list[Wine] | None = None
+
+def _batch_schema(description: str, example: dict[str, Any]) -> Callable[[dict[str, Any]], None]:
+    """The batch request's JSON schema: exactly one form; each form's fields may be left out but are never null."""
+
+    def amend(schema: dict[str, Any]) -> None:
+        for name in FORMS:
+            field = schema["properties"][name]
+            (sent,) = [option for option in field.pop("anyOf") if option.get("type") != "null"]
+            field.pop("default", None)
+            schema["properties"][name] = {**sent, **field}
+        schema.update(ONE_FORM, description=f"{description} {SO2_RULE}", example=example)
+
+    return amend
+
+
+class _Batch(BaseModel):
+    """What both batch requests share: the wines as `samples` (objects) or as `columns` and `data` (rows)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    samples: Samples | None = None
     columns: Columns | None = None
-    data: list[WineRow] | None = None
+    data: Rows | None = None
 
-    @field_validator("columns", mode="before")
+    @field_validator(*FORMS, mode="before")
     @classmethod
-    def _schema_order(cls, columns: Any) -> Any:
-        if isinstance(columns, list) and columns != list(FEATURE_NAMES):
-            missing = [c for c in FEATURE_NAMES if c not in columns]
-            unknown = [c for c in columns if c not in FEATURE_NAMES]
-            problems = [f"missing {missing}"] * bool(missing) + [f"unknown {unknown}"] * bool(unknown)
-            raise ValueError(
-                f"columns must be the 11 feature names in this order: {list(FEATURE_NAMES)}"
-                + (f" ({'; '.join(problems)})" if problems else " (same names, other order)")
-            )
-        return columns
+    def _not_null(cls, value: Any) -> Any:
+        if value is None:  # left out is fine; a JSON null is refused like any other non-list
+            raise PydanticCustomError("list_type", "Input should be a valid list")
+        return value
 
     @model_validator(mode="after")
-    def _one_form(self) -> BatchRequestBase:
+    def _one_form(self) -> _Batch:
         if (self.samples is None) == (self.data is None):
             raise ValueError("send the wines either as `samples` or as `columns` and `data`: exactly one form")
         if (self.data is None) != (self.columns is None):
@@ -115,42 +171,33 @@ class BatchRequestBase(BaseModel):
         """The wines as a float array, one row each, features in schema order."""
         if self.data is not None:
             return np.array(self.data, dtype=np.float64).reshape(-1, len(FEATURE_NAMES))
-        return np.array([wine.as_row() for wine in self.samples or []], dtype=np.float64)
+        return np.array([wine.as_row() for wine in self.samples or ()], dtype=np.float64)
 
 
-class ClassifyRequestBase(BatchRequestBase):
-    """Many wines to classify: as `samples` (objects) or as `columns` and `data` (rows); `model` may be left out."""
+class BatchRequest(_Batch):
+    """Many wines and the model to grade them with."""
 
     model_config = ConfigDict(
-        json_schema_extra={**ONE_FORM, "example": {"columns": list(FEATURE_NAMES), "data": [list(EXAMPLE.values())]}}
+        json_schema_extra=_batch_schema(
+            "Many wines and the model to grade them with: as `samples` (objects) or as `columns` and `data` (rows).",
+            {"model": "torch", "columns": list(FEATURE_NAMES), "data": [list(EXAMPLE.values())]},
+        )
     )
 
+    model: Literal["sklearn", "torch"] = Field(description="which model grades: sklearn or torch")
 
-def batch_request(max_rows: int, classify: bool = False) -> type[BatchRequestBase]:
-    """The batch request shape, with the model names from the registry and the row limit from the settings:
-    /predict_batch's (the regressors, named), or /classify_batch's (the classifier, by default)."""
-    limit = Field(min_length=1, max_length=max_rows)
-    kinds = CLASSIFICATION_KINDS if classify else REGRESSION_KINDS
-    described = Field(description=f"which model {'classifies' if classify else 'grades'}: {', '.join(kinds)}")
-    # each form's fields may be left out (default None) but are never null: a JSON null is refused like any non-list
-    fields: dict[str, Any] = {
-        "model": (Literal[kinds], Field(kinds[0], description=described.description) if classify else described),
-        "samples": (
-            Annotated[list[Wine], limit],
-            Field(None, description=f"1 to {max_rows} wines as objects"),
-        ),
-        "columns": (
-            Columns,
-            Field(None, description="the 11 feature names in schema order, with `data`"),
-        ),
-        "data": (
-            Annotated[list[WineRow], limit, ROWS_CHECK],
-            Field(None, description=f"1 to {max_rows} rows of the 11 measurements, in `columns` order"),
-        ),
-    }
-    if classify:
-        return create_model("ClassifyBatchRequest", __base__=ClassifyRequestBase, **fields)
-    return create_model("BatchRequest", __base__=BatchRequestBase, **fields)
+
+class ClassifyBatchRequest(_Batch):
+    """Many wines to classify."""
+
+    model_config = ConfigDict(
+        json_schema_extra=_batch_schema(
+            "Many wines to classify: as `samples` (objects) or as `columns` and `data` (rows); `model` is optional.",
+            {"columns": list(FEATURE_NAMES), "data": [list(EXAMPLE.values())]},
+        )
+    )
+
+    model: Literal["classifier"] = Field("classifier", description="which model classifies: classifier")
 
 
 GradeProbabilities = Annotated[
@@ -170,6 +217,15 @@ class Classification(BaseModel):
         description="features whose value lies outside the range the model was trained on (still classified)"
     )
 
+    @classmethod
+    def of(cls, classified: Classified) -> Classification:
+        """The answer for the one wine classified."""
+        (row,) = _classifications(classified)
+        served = classified.served
+        return cls.model_construct(
+            **row, good_threshold=classified.good_threshold, model=served.tag, runtime=served.runtime
+        )
+
 
 class RowClassification(TypedDict):
     """One row's probabilities within a batch."""
@@ -186,6 +242,25 @@ class BatchClassification(BaseModel):
     runtime: RuntimeName
     good_threshold: int = Field(description="a good wine's lowest grade, as the model was trained")
     predictions: list[RowClassification]
+
+    @classmethod
+    def of(cls, classified: Classified) -> BatchClassification:
+        """The answers for a batch, in order."""
+        served = classified.served
+        return cls.model_construct(
+            model=served.tag,
+            runtime=served.runtime,
+            good_threshold=classified.good_threshold,
+            predictions=_classifications(classified),
+        )
+
+
+def _classifications(classified: Classified) -> list[RowClassification]:
+    c = classified
+    return [
+        {"probabilities": dict(zip(c.grades, p, strict=True)), "good": g, "outside_training_range": o}
+        for p, g, o in zip(c.probabilities.tolist(), c.good.tolist(), c.outside_training_range, strict=True)
+    ]
 
 
 class ModelsDescription(BaseModel):

@@ -11,7 +11,7 @@ from pydantic import ValidationError
 
 from wine_quality.card import ModelCard
 from wine_quality.kinds import KINDS
-from wine_quality.schema import FEATURE_NAMES
+from wine_quality.schema import FEATURE_NAMES, first_error
 
 
 class ModelStoreError(RuntimeError):
@@ -45,11 +45,8 @@ def read_card(kind: str, stored: Any) -> ModelCard:
     try:
         card = ModelCard.model_validate(metadata)
     except ValidationError as exc:
-        first = exc.errors()[0]
-        where = ".".join(str(p) for p in first["loc"])
         raise ModelStoreError(
-            f"model {stored.tag} was saved by an older version of the training code ({where}: {first['msg']}): "
-            + retrain
+            f"model {stored.tag} was saved by an older version of the training code ({first_error(exc)}): {retrain}"
         ) from None
     if card.kind != kind:
         raise ModelStoreError(f"model {stored.tag} is a {card.kind} model, not {kind}: {retrain}")

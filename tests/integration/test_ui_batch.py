@@ -13,8 +13,8 @@ from selenium.webdriver import Chrome
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import WebDriverWait
 
+from harness.devserver import Server, start_server
 from tests.browser import open_page, wait_for_file, wait_text
-from tests.devserver import Server, start_server
 from wine_quality.schema import FEATURE_NAMES
 
 pytestmark = pytest.mark.integration
