@@ -26,14 +26,14 @@ class Coalescer:
 
     def __init__(self, call: ModelCall, max_rows: int, max_in_flight: int, duty: float = 1.0) -> None:
         self._call, self._max_rows, self._max_in_flight, self._duty = call, max_rows, max_in_flight, duty
-        self._queue: list[tuple[tuple[float, ...], asyncio.Future[float]]] = []
+        self._queue: list[tuple[np.ndarray, asyncio.Future[np.ndarray]]] = []
         self._in_flight = 0
         self._last_start = 0.0
         self._call_seconds = 0.0  # moving average of one call's duration
 
-    async def predict(self, row: tuple[float, ...]) -> float:
-        """The model's answer for one row."""
-        future: asyncio.Future[float] = asyncio.get_running_loop().create_future()
+    async def predict(self, row: np.ndarray) -> np.ndarray:
+        """The model's answer for one row (1-D): its grade, or its row of probabilities."""
+        future: asyncio.Future[np.ndarray] = asyncio.get_running_loop().create_future()
         self._queue.append((row, future))
         if self._in_flight < self._max_in_flight:
             self._in_flight += 1
@@ -53,14 +53,14 @@ class Coalescer:
                 batch, self._queue = self._queue[: self._max_rows], self._queue[self._max_rows :]
                 self._last_start = start = loop.time()
                 try:
-                    answers = await self._call(np.array([row for row, _ in batch]))
+                    answers = await self._call(np.stack([row for row, _ in batch]))
                     self._call_seconds += 0.2 * (loop.time() - start - self._call_seconds)
                 except Exception as exc:  # every waiting caller gets the failure, none hangs
                     for _, future in batch:
                         if not future.done():
                             future.set_exception(exc)
                     continue
-                for (_, future), answer in zip(batch, answers.tolist(), strict=True):
+                for (_, future), answer in zip(batch, answers, strict=True):
                     if not future.done():  # a caller that went away
                         future.set_result(answer)
         finally:

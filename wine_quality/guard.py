@@ -28,15 +28,24 @@ Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
 App = Callable[[Scope, Receive, Send], Awaitable[None]]
 
-PROBES = frozenset({"/livez", "/readyz", "/healthz", "/metrics"})
+# Liveness and readiness, in every protocol, and the metrics: open under the API key (orchestrators and load
+# balancers probe without credentials), never shed.
+PROBES = frozenset(
+    {"/livez", "/readyz", "/healthz", "/metrics", "/v2/health/live", "/v2/health/ready", "/ping", "/health"}
+)
 DOCUMENTS = frozenset({"/", "/docs.json", "/schema.json"})
 BODY_UNIT = 32 * 1024
 BURST_FACTOR = 4  # a burst may hold this many times the limit's work before any wait for WINE_SHED_AFTER_MS
 
 
+def is_probe(path: str) -> bool:
+    """A liveness or readiness route of any protocol (V2's per-model readiness included), or the metrics."""
+    return path in PROBES or (path.startswith("/v2/models/") and path.endswith("/ready"))
+
+
 def is_open(path: str) -> bool:
     """Routes that never need the key: probes, the API documents and the web page (it asks the API itself)."""
-    return path in PROBES or path in DOCUMENTS or path == "/ui" or path.startswith(("/ui/", "/static"))
+    return is_probe(path) or path in DOCUMENTS or path == "/ui" or path.startswith(("/ui/", "/static"))
 
 
 async def _answer(send: Send, status: int, error: str, headers: dict[str, str] | None = None) -> None:
@@ -88,7 +97,7 @@ class Guard:
             problem = "missing or wrong API key: send `Authorization: Bearer <key>`"
             await _answer(send, 401, problem, {"WWW-Authenticate": "Bearer"})
             return
-        if scope["method"] != "POST" or path in PROBES:
+        if scope["method"] != "POST" or is_probe(path):
             await self.app(scope, receive, send)
             return
         if path in self.json_routes and not _is_json(scope):

@@ -69,5 +69,12 @@ KINDS: dict[str, ModelKind] = {
         ),
     )
 }
+
+
+def protocol_name(kind: str) -> str:
+    """A served kind's model name in the Open Inference Protocol (V2): wine-quality-<kind>."""
+    return f"wine-quality-{kind}"
+
+
 REGRESSION_KINDS = tuple(key for key, kind in KINDS.items() if kind.task == "regression")
 CLASSIFICATION_KINDS = tuple(key for key, kind in KINDS.items() if kind.task == "classification")

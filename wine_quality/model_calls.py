@@ -19,15 +19,20 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
+from typing import Any
 
 import aiohttp
 import numpy as np
 from bentoml.exceptions import BentoMLException, ServiceUnavailable
 
+from wine_quality.coalesce import Coalescer
+from wine_quality.settings import Settings
+
 ModelCall = Callable[[np.ndarray], Awaitable[np.ndarray]]
 # what a model service that died, or is restarting, looks like from here
 TRANSPORT_FAILURES = (aiohttp.ClientError, OSError, EOFError)
 FIRST_PAUSE_S, LONGEST_PAUSE_S = 0.02, 0.2
+READY_PROBE_S = 1.0
 
 
 def is_transport_failure(exc: BaseException) -> bool:
@@ -54,3 +59,40 @@ def until_answered(call: ModelCall, deadline_s: float, what: str) -> ModelCall:
             pause = min(2 * pause, LONGEST_PAUSE_S)
 
     return retrying
+
+
+class ModelClient:
+    """One model service as the entry calls it: retried while it is down, single rows joined into one call."""
+
+    def __init__(self, kind: str, proxy: Any, settings: Settings) -> None:
+        self.kind, self.proxy, self.settings = kind, proxy, settings
+        self.name = f"{kind} model service"
+        self._calls: dict[str, ModelCall] = {}
+        self._coalescer: Coalescer | None = None
+
+    def _call(self, endpoint: str) -> ModelCall:
+        # made on first use: BentoML sets up a dependency's endpoints after the entry's __init__
+        if endpoint not in self._calls:
+            call: ModelCall = getattr(self.proxy.to_async, endpoint)
+            self._calls[endpoint] = until_answered(call, self.settings.requests.timeout_s, self.name)
+        return self._calls[endpoint]
+
+    async def predict(self, rows: np.ndarray) -> np.ndarray:
+        """The model's output for rows: a single row through the batching path, many rows in one direct call."""
+        if len(rows) > 1:
+            return await self._call("predict_direct")(rows)
+        batching = self.settings.batching
+        if not (batching.enabled and batching.coalesce):
+            # one call per request (adaptive batching in the model service may still join them)
+            return await self._call("predict_batched")(rows)
+        if self._coalescer is None:
+            call = self._call("predict_batched")
+            self._coalescer = Coalescer(call, batching.max_batch_size, batching.max_in_flight, batching.model_duty)
+        return np.stack([await self._coalescer.predict(rows[0])])
+
+    async def ready(self) -> bool:
+        """Whether the model service answers its readiness probe within READY_PROBE_S (a dead one does not)."""
+        try:
+            return bool(await asyncio.wait_for(self.proxy.is_ready(), READY_PROBE_S))
+        except Exception:  # noqa: BLE001 - a probe that fails in any way means not ready
+            return False

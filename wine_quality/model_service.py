@@ -1,45 +1,63 @@
-"""One BentoML service per served model kind: adaptive batching in front of the model's runtime."""
+"""One BentoML service per served model kind: adaptive batching in front of the model's runtime.
+
+Every serving process imports this module (BentoML imports service.py whole in each), so it stays light: numpy,
+BentoML and the model card. A model service loads its own model, and nothing of the entry's routes, protocols,
+monitoring or capture. tests/unit/test_model_services.py checks that these classes match the registry of kinds.
+"""
 
 from __future__ import annotations
 
 import gc
-from typing import Any
+from typing import Any, ClassVar
 
 import bentoml
 import numpy as np
 from bentoml.models import BentoModel
 
 from wine_quality.drain import entry_workers_alive, hold_sigterm_while
+from wine_quality.pins import pinned_tag
 from wine_quality.runtimes import Predictor
 from wine_quality.served import ServedModel
-from wine_quality.settings import Settings, get_settings
+from wine_quality.settings import get_settings
+from wine_quality.store import find_stored
 
-_SETTINGS = get_settings()
+SETTINGS = get_settings()
 # Upstream #5540: a caller recycling its client session mid-flight fails requests; never recycle.
 STEADY_CONNECTION = {"max_requests": 2**62, "max_age": 1e12}
+CONFIG: dict[str, Any] = {
+    "workers": 1,
+    "runner_connection": STEADY_CONNECTION,
+    "traffic": {"timeout": SETTINGS.requests.timeout_s},
+    "logging": {"access": {"enabled": False}},
+}
+_BATCHING = SETTINGS.batching
+
+
+def stored_tag(kind: str) -> str:
+    """The pinned version of a kind, which the model store must hold (else a ModelStoreError naming the fix)."""
+    return str(find_stored(kind, pinned_tag(kind, SETTINGS.models)).tag)
 
 
 class ModelService:
-    """What every model service does; `model_service` makes one subclass per served model."""
+    """What every model service does: load its pinned model, then answer arrays of rows with its output."""
 
-    served: ServedModel
-    bento_model: Any  # BentoModel(tag): so that `bentoml build` packs exactly the served version
+    kind: ClassVar[str]
     predict_rows: Predictor
 
     def __init__(self) -> None:
-        self.predict_rows = self.served.predictor(_SETTINGS.model_threads)
+        self.predict_rows = ServedModel.load(self.kind, SETTINGS).predictor(SETTINGS.models.threads)
         # on SIGTERM, keep answering until the entry service has answered what it accepted
-        hold_sigterm_while(entry_workers_alive, max_wait=_SETTINGS.request_timeout_s + 5)
+        hold_sigterm_while(entry_workers_alive, max_wait=SETTINGS.requests.drain_s)
         gc.freeze()  # what loading made stays out of every later garbage collection
 
     @bentoml.api(
-        batchable=_SETTINGS.batching,
+        batchable=_BATCHING.enabled,
         batch_dim=0,
-        max_batch_size=_SETTINGS.max_batch_size,
-        max_latency_ms=_SETTINGS.max_latency_ms,
+        max_batch_size=_BATCHING.max_batch_size,
+        max_latency_ms=_BATCHING.max_latency_ms,
     )
     async def predict_batched(self, rows: np.ndarray) -> np.ndarray:
-        """Grades for rows; adaptive batching joins concurrent calls into one array first.
+        """The model's output for rows; adaptive batching joins concurrent calls into one array first.
 
         Run on the event loop: a batch of single wines takes tens of microseconds in ONNX Runtime, less than handing
         it to a worker thread and back.
@@ -48,27 +66,34 @@ class ModelService:
 
     @bentoml.api
     def predict_direct(self, rows: np.ndarray) -> np.ndarray:
-        """Grades for a whole batch request, predicted in one call as it came (in a worker thread: big batches take
-        milliseconds, and ONNX Runtime releases the GIL, so the service keeps answering meanwhile)."""
+        """The model's output for a whole batch request, predicted in one call as it came (in a worker thread: big
+        batches take milliseconds, and ONNX Runtime releases the GIL, so the service keeps answering meanwhile)."""
         return self.predict_rows(rows)
 
 
-def model_service(served: ServedModel, settings: Settings) -> Any:
-    """The BentoML service that serves one model: its own process, named after its kind."""
-    cls = type(
-        f"{served.kind.capitalize()}Model",
-        (ModelService,),
-        {"served": served, "bento_model": BentoModel(served.tag), "__doc__": f"The {served.kind} model service."},
-    )
-    return bentoml.service(
-        name=f"wine_quality_{served.kind}",
-        workers=1,
-        runner_connection=STEADY_CONNECTION,
-        traffic={"timeout": settings.request_timeout_s},
-        logging={"access": {"enabled": False}},
-    )(cls)
+# `bento_model` names the pinned version, so that `bentoml build` packs exactly the served models.
+@bentoml.service(name="wine_quality_sklearn", **CONFIG)
+class SklearnModel(ModelService):
+    """The scikit-learn model's service."""
+
+    kind = "sklearn"
+    bento_model = BentoModel(stored_tag("sklearn"))
 
 
-def model_dependencies(services: dict[str, Any]) -> type:
-    """A base class for the entry service with one `bentoml.depends` attribute per model kind."""
-    return type("ModelDependencies", (), {kind: bentoml.depends(service) for kind, service in services.items()})
+@bentoml.service(name="wine_quality_torch", **CONFIG)
+class TorchModel(ModelService):
+    """The PyTorch networks' service."""
+
+    kind = "torch"
+    bento_model = BentoModel(stored_tag("torch"))
+
+
+@bentoml.service(name="wine_quality_classifier", **CONFIG)
+class ClassifierModel(ModelService):
+    """The grade classifier's service."""
+
+    kind = "classifier"
+    bento_model = BentoModel(stored_tag("classifier"))
+
+
+MODEL_SERVICES = {"sklearn": SklearnModel, "torch": TorchModel, "classifier": ClassifierModel}

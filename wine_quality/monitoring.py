@@ -13,6 +13,7 @@ from collections import Counter
 from dataclasses import dataclass
 from functools import cache
 from itertools import chain
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -21,8 +22,8 @@ from pydantic import BaseModel, Field
 from wine_quality.drift import Comparison, Reference
 from wine_quality.schema import FEATURE_NAMES
 from wine_quality.served import ServedModel
-from wine_quality.settings import Settings
-from wine_quality.window import PREDICTION, STAMP, WIDTH, Window, shared_folder
+from wine_quality.settings import DriftSettings
+from wine_quality.window import PREDICTION, STAMP, WIDTH, Window, server_folder
 
 logger = logging.getLogger(__name__)
 MONITOR_NAME = "wine_quality"  # bentoml.monitor's files: <log_path>/wine_quality/data/data.<worker>.log
@@ -89,9 +90,9 @@ def _outside_counter() -> Any:
 class Monitor:
     """Records the rows an entry worker grades, and measures the drift of every worker's recent rows."""
 
-    def __init__(self, served: dict[str, ServedModel], settings: Settings) -> None:
+    def __init__(self, served: dict[str, ServedModel], settings: DriftSettings, folder: Path | None = None) -> None:
         self.settings = settings
-        self.window = Window(shared_folder(), settings.drift_window, settings.drift_max_age_s)
+        self.window = Window(folder or server_folder(), settings.window, settings.max_age_s)
         self.references = {
             kind: _Reference(
                 tag=s.tag,
@@ -129,7 +130,7 @@ class Monitor:
         """The drift of one model's window."""
         ref = self.references[kind]
         recent, workers = self.window.recent(kind)
-        enough = len(recent) >= self.settings.drift_min_rows
+        enough = len(recent) >= self.settings.min_rows
         values = recent[:, :WIDTH]
         outside = ((values < ref.low) | (values > ref.high)).sum(axis=0)
         features = {
@@ -150,11 +151,11 @@ class Monitor:
         return report(self.settings, {kind: self.model_drift(kind) for kind in self.references})
 
 
-def report(settings: Settings, models: dict[str, ModelDrift]) -> MonitoringReport:
+def report(settings: DriftSettings, models: dict[str, ModelDrift]) -> MonitoringReport:
     """The /monitoring answer, also when drift monitoring is off (no models then)."""
     s = settings
     return MonitoringReport(
-        enabled=s.drift, window=s.drift_window, max_age_s=s.drift_max_age_s, min_rows=s.drift_min_rows, models=models
+        enabled=s.enabled, window=s.window, max_age_s=s.max_age_s, min_rows=s.min_rows, models=models
     )
 
 

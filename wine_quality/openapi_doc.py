@@ -9,6 +9,7 @@ it sends what the service takes and reads every answer it gives.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from typing import Any
 
 from pydantic import BaseModel, Field
@@ -60,24 +61,40 @@ NOT_READY = {"description": "a model service is not ready (starting, or restarti
 NO_ROUTE = {"text/plain": {"schema": {"type": "string"}}}
 
 
+def mounted_paths(app: Any) -> dict[str, Any]:
+    """The OpenAPI paths and component schemas of a FastAPI app mounted at "/", as FastAPI documents them."""
+    from fastapi.openapi.utils import get_openapi
+
+    return get_openapi(title="mounted", version="1", openapi_version="3.1.0", routes=app.routes)
+
+
 def truthful(
     spec: dict[str, Any],
     api_key_required: bool,
     json_routes: frozenset[str],
     path_values: dict[str, list[str]] | None = None,
+    mounted: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """The document with every answer the service can give declared, in the shape it is sent; a path parameter
-    named in `path_values` (a served model's name or version) lists the values that exist."""
+    named in `path_values` (a served model's name or version) lists the values that exist; the paths and schemas of
+    `mounted` (the document of the routes BentoML cannot see) added."""
     # pydantic writes JSON Schema 2020-12 (a row's per-feature bounds are `prefixItems`): OpenAPI 3.1's dialect
     spec["openapi"] = "3.1.0"
     schemas = spec.setdefault("components", {}).setdefault("schemas", {})
+    if mounted is not None:
+        spec.setdefault("paths", {}).update(mounted.get("paths", {}))
+        schemas.update(mounted.get("components", {}).get("schemas", {}))
     for model in (InvalidArgument, Failure):
         schemas[model.__name__] = model.model_json_schema(ref_template="#/components/schemas/{model}")
     schemas.update(schemas[InvalidArgument.__name__].pop("$defs", {}))
     if api_key_required:
         spec["components"]["securitySchemes"] = {"bearer": {"type": "http", "scheme": "bearer"}}
+    operation_ids: set[str] = set()
     for path, item in spec.get("paths", {}).items():
         for method, operation in item.items():
+            if operation.get("operationId") in operation_ids:  # one route of several methods: one id each
+                operation["operationId"] = f"{operation['operationId']}_{method}"
+            operation_ids.add(operation.get("operationId", ""))
             for parameter in operation.get("parameters", []):
                 if parameter.get("in") == "path" and parameter.get("name") in (path_values or {}):
                     parameter.setdefault("schema", {})["enum"] = (path_values or {})[parameter["name"]]
@@ -112,10 +129,11 @@ class OpenAPIDocument:
         api_key_required: bool,
         json_routes: frozenset[str],
         path_values: dict[str, list[str]] | None = None,
+        mounted: Callable[[], Any] | None = None,
         path: str = "/docs.json",
     ) -> None:
         self.app, self.api_key_required, self.json_routes, self.path = app, api_key_required, json_routes, path
-        self.path_values = path_values
+        self.path_values, self.mounted = path_values, mounted
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope["path"] != self.path or scope["method"] != "GET":
@@ -133,7 +151,8 @@ class OpenAPIDocument:
         await self.app(scope, receive, keep)
         body = b"".join(chunks)
         if start.get("status") == 200:
-            document = truthful(json.loads(body), self.api_key_required, self.json_routes, self.path_values)
+            mounted = mounted_paths(self.mounted()) if self.mounted is not None else None
+            document = truthful(json.loads(body), self.api_key_required, self.json_routes, self.path_values, mounted)
             body = json.dumps(document).encode()
         headers = [(k, v) for k, v in start.get("headers", []) if k.lower() != b"content-length"]
         await send({**start, "headers": [*headers, (b"content-length", str(len(body)).encode())]})

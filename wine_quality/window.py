@@ -6,10 +6,10 @@ no system call. Whichever worker answers /metrics or /monitoring maps every work
 newest `size` rows of a model across all of them, no older than `max_age_s`: the drift is that of the service's
 traffic, not of one worker's share, and every worker reports the same figures.
 
-The files live in a folder beside BentoML's Prometheus files (PROMETHEUS_MULTIPROC_DIR, which `bentoml serve`
-gives every worker and empties at start), named after the server's process (every worker's parent), so that two
-servers never share a window. A second server started with the same BENTOML_HOME empties that folder under the
-first one; a worker then makes its ring again (it checks every RECHECK_EVERY appends), losing its recent rows only.
+The files live in a folder of the server's own, named after its supervisor process (every worker's parent), so that
+two servers never share a window; a folder whose server is gone is removed when the next server's first worker
+makes its own. A worker whose ring file disappears (a cleaner of /tmp, say) makes it again (it checks every
+RECHECK_EVERY appends), losing its recent rows only.
 
 A slot is marked empty (time NaN) while it is rewritten and gets its time last; a reader that meets a slot during
 that instant skips it or, at worst, reads one row half old, half new: harmless for a distribution of many rows.
@@ -18,6 +18,7 @@ that instant skips it or, at worst, reads one row half old, half new: harmless f
 from __future__ import annotations
 
 import os
+import shutil
 import tempfile
 import time
 from pathlib import Path
@@ -33,12 +34,27 @@ FOLDER = "wine-drift"
 RECHECK_EVERY = 1024  # appends between two checks that a ring's file is still there (a stat call)
 
 
-def shared_folder() -> Path:
-    """The folder every entry worker of this server shares; a private one where no server set it up (tests)."""
-    base = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
-    folder = Path(base) / f"{FOLDER}-{os.getppid()}" if base else Path(tempfile.mkdtemp(prefix=f"{FOLDER}-"))
+def server_folder(base: Path | None = None) -> Path:
+    """The folder every entry worker of this server shares (in the temporary directory, named after the supervisor);
+    the folders of servers that are gone are removed."""
+    base = base or Path(tempfile.gettempdir())
+    for stale in base.glob(f"{FOLDER}-*"):
+        pid = stale.name.removeprefix(f"{FOLDER}-")
+        if pid.isdigit() and not _alive(int(pid)):
+            shutil.rmtree(stale, ignore_errors=True)
+    folder = base / f"{FOLDER}-{os.getppid()}"
     folder.mkdir(parents=True, exist_ok=True)
     return folder
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's process: alive
+        return True
+    return True
 
 
 class Ring:

@@ -8,6 +8,7 @@ import httpx
 import numpy as np
 import pytest
 
+from harness.traffic import samples
 from tests.integration.test_service import JSON, direct, real_rows
 from wine_quality.schema import EXAMPLE, FEATURE_NAMES
 
@@ -74,3 +75,19 @@ def test_bad_input_gets_a_400_naming_the_field(client: httpx.Client, route: str,
     answer = client.post(route, json=body)
     assert answer.status_code == 400, answer.text
     assert any(where in e["loc"] for e in answer.json()["detail"]), answer.json()
+
+
+def test_classified_wines_reach_the_drift_monitor(client: httpx.Client) -> None:
+    """Wines sent to /classify and /classify_batch are watched like graded ones: each wine with an alcohol above the
+    training range counts once on the classifier's out-of-range counter, which the drift monitor keeps."""
+
+    def counted() -> float:
+        found = samples(client.get("/metrics").text, "wine_outside_training_range_total")
+        return found.get(("alcohol", "classifier"), 0.0)
+
+    strong = {**EXAMPLE, "alcohol": 16.0}
+    before = counted()
+    assert client.post("/classify", content=json.dumps(strong), headers=JSON).status_code == 200
+    batch = {"columns": list(FEATURE_NAMES), "data": [list(strong.values())] * 3}
+    assert client.post("/classify_batch", json=batch).status_code == 200
+    assert counted() == before + 4

@@ -17,7 +17,8 @@ import numpy as np
 import pytest
 import yaml
 
-from tests.devserver import Server, start_server
+from harness.devserver import Server, start_server
+from harness.traffic import feature_psi, private_home, sample_rows, samples, scrape, send_rows
 from tests.promtool import (
     ALERTS,
     PromtoolUnavailable,
@@ -28,7 +29,6 @@ from tests.promtool import (
     promtool,
     rule_queries,
 )
-from tests.traffic import feature_psi, private_home, sample_rows, samples, scrape, send_rows
 from train.data import RED, WHITE
 from wine_quality.monitoring import MONITOR_NAME
 from wine_quality.schema import FEATURE_NAMES
@@ -124,7 +124,7 @@ def test_red_wines_keep_every_psi_low_and_both_workers_report_the_same(monitored
     for kind in ("sklearn", "torch"):
         for name in FEATURE_NAMES:
             assert models[kind]["features"][name]["psi"] == pytest.approx(psi[name, kind])
-    assert samples(reads[0], "wine_drift_window_rows") == {("sklearn",): WINDOW, ("torch",): WINDOW}
+    assert samples(reads[0], "wine_drift_window_rows") == {("sklearn",): WINDOW, ("torch",): WINDOW, ("classifier",): 0}
     assert samples(reads[0], "wine_ready") == {(): 1.0}
     assert _psi_alert_test(tmp_path, psi, firing=[]) == ""  # the drift alert's expression stays quiet
 

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
+from harness.devserver import free_port, start_server
 from tests.conftest import ROOT, run_cli
-from tests.devserver import free_port, start_server
 from wine_quality.pins import read_pins, write_pin
 from wine_quality.schema import EXAMPLE
 
@@ -70,6 +70,7 @@ def test_a_model_whose_features_do_not_match_the_schema_is_refused(
     lock = tmp_path / "model-pins.json"
     write_pin(lock, "sklearn", str(trained["sklearn"]["tag"]))
     write_pin(lock, "torch", tag)
+    write_pin(lock, "classifier", str(trained["classifier"]["tag"]))
     code, lines = serve_expecting_refusal({"WINE_MODEL_PINS": str(lock)})
     assert code != 0 and len(lines) == 1, lines
     assert f"model {tag} expects features ['alcohol', 'pH']" in lines[0]

@@ -38,7 +38,7 @@ def test_concurrent_rows_are_joined_and_answered_in_place() -> None:
 
     async def run() -> list[float]:
         coalescer = Coalescer(model, max_rows=64, max_in_flight=2)
-        return await asyncio.gather(*(coalescer.predict((float(i), 1.0)) for i in range(100)))
+        return await asyncio.gather(*(coalescer.predict(np.array([float(i), 1.0])) for i in range(100)))
 
     answers, _ = run_in_virtual_time(run())
     assert answers == [i + 1.0 for i in range(100)]
@@ -51,7 +51,7 @@ def test_a_lone_row_is_sent_at_once() -> None:
     model = FakeModel()
 
     async def run() -> float:
-        return await Coalescer(model, max_rows=64, max_in_flight=1).predict((2.0, 3.0))
+        return await Coalescer(model, max_rows=64, max_in_flight=1).predict(np.array([2.0, 3.0]))
 
     answer, seconds = run_in_virtual_time(run())
     assert answer == 5.0 and model.calls == [1] and seconds == pytest.approx(CALL_S)
@@ -62,7 +62,7 @@ def test_a_failed_call_fails_every_waiting_caller() -> None:
 
     async def run() -> list[object]:
         coalescer = Coalescer(FakeModel(fail=True), max_rows=8, max_in_flight=1)
-        return await asyncio.gather(*(coalescer.predict((1.0,)) for _ in range(20)), return_exceptions=True)
+        return await asyncio.gather(*(coalescer.predict(np.array([1.0])) for _ in range(20)), return_exceptions=True)
 
     results, _ = run_in_virtual_time(run())
     assert len(results) == 20 and all(isinstance(r, RuntimeError) for r in results)
@@ -83,7 +83,7 @@ def test_calls_in_flight_never_exceed_the_limit(in_flight: int) -> None:
 
     async def run() -> None:
         coalescer = Coalescer(model, max_rows=4, max_in_flight=in_flight)
-        await asyncio.gather(*(coalescer.predict((1.0,)) for _ in range(50)))
+        await asyncio.gather(*(coalescer.predict(np.array([1.0])) for _ in range(50)))
 
     run_in_virtual_time(run())
     assert peak == in_flight
@@ -100,7 +100,7 @@ def test_duty_spaces_calls_into_fuller_batches_and_never_sends_an_empty_one(duty
 
         async def arrive(i: int) -> float:
             await asyncio.sleep(i * 0.001)
-            return await coalescer.predict((float(i),))
+            return await coalescer.predict(np.array([float(i)]))
 
         return await asyncio.gather(*(arrive(i) for i in range(150)))
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 from types import SimpleNamespace
-from typing import Any, cast
+from typing import cast
 
 import numpy as np
 import pytest
@@ -12,16 +12,15 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from prometheus_client import REGISTRY
 
-from tests.traffic import sample_rows, samples
+from harness.traffic import sample_rows, samples
 from train.data import RED, WHITE, split_wines
 from train.data import load_wines as load
 from wine_quality.drift import drift_reference
 from wine_quality.monitoring import Monitor, exposition
-from wine_quality.protocols import current_grader
 from wine_quality.protocols.monitoring import router
 from wine_quality.schema import FEATURE_NAMES
 from wine_quality.served import ServedModel
-from wine_quality.settings import Settings
+from wine_quality.settings import DriftSettings, Settings
 
 
 @pytest.fixture(scope="module")
@@ -39,9 +38,8 @@ def served() -> dict[str, ServedModel]:
 
 
 @pytest.fixture()
-def monitor(served: dict[str, ServedModel], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Monitor:
-    monkeypatch.setenv("PROMETHEUS_MULTIPROC_DIR", str(tmp_path))  # the window's folder only: prometheus_client
-    return Monitor(served, Settings(drift_window=300, drift_min_rows=50))  # has chosen its mode already
+def monitor(served: dict[str, ServedModel], tmp_path: Path) -> Monitor:
+    return Monitor(served, DriftSettings(window=300, min_rows=50), folder=tmp_path)
 
 
 def outside(rows: np.ndarray, served: ServedModel) -> list[list[str]]:
@@ -101,8 +99,7 @@ def test_with_drift_off_monitoring_says_so(served: dict[str, ServedModel]) -> No
     """WINE_DRIFT=false: /monitoring answers 200 with enabled false and no models; /metrics has readiness only."""
     app = FastAPI()
     app.include_router(router)
-    grader: Any = SimpleNamespace(monitor=None, settings=Settings(drift=False))
-    app.dependency_overrides[current_grader] = lambda: grader
+    app.state.dataplane = SimpleNamespace(monitor=None, settings=Settings(drift=DriftSettings(enabled=False)))
     answer = TestClient(app).get("/monitoring")
     assert answer.status_code == 200
     assert answer.json() == {"enabled": False, "window": 1000, "max_age_s": 3600.0, "min_rows": 100, "models": {}}

@@ -1,4 +1,4 @@
-"""What every protocol router shares: the physical checks on a whole array of rows, its error shape, its schemas."""
+"""What every protocol adapter shares: the data plane of the running service, its error shape, its schemas."""
 
 from __future__ import annotations
 
@@ -11,27 +11,16 @@ from fastapi import Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel
 
-from wine_quality.grading import Graded, Grader
-from wine_quality.protocols import current_grader
-from wine_quality.schema import FEATURE_NAMES, FEATURES, FREE_ABOVE_TOTAL, FREE_INDEX, TOTAL_INDEX
-
-LOW = np.array([f.low for f in FEATURES])
-HIGH = np.array([f.high for f in FEATURES])
+from wine_quality.dataplane import DataPlane, Graded, Origin
+from wine_quality.schema import InvalidRows, check_rows, first_error
 
 
-def grader_of(request: Request) -> Grader:
-    """The running service's Grader: what `current_grader` gives (the service overrides it), called right here.
-
-    Not `Depends(current_grader)`: FastAPI runs a plain function dependency in its thread pool, and that hand-off,
-    with the dependency solving around it, cost a single-row request about 0.2 ms of the entry process's CPU.
-    """
-    provider: Callable[[], Grader] = request.app.dependency_overrides.get(current_grader, current_grader)
-    return provider()
-
-
-_SHOWN = 3  # a 1,000-row request with every value wrong names the first few, and how many there are
+def plane(request: Request) -> DataPlane:
+    """The running entry service's data plane, which it puts in the routes app's state when it starts."""
+    found: DataPlane = request.app.state.dataplane
+    return found
 
 
 class ProtocolError(Exception):
@@ -42,35 +31,14 @@ class ProtocolError(Exception):
         self.message, self.status = message, status
 
 
-def _more(count: int) -> str:
-    return f" (and {count - _SHOWN} more)" if count > _SHOWN else ""
-
-
-def row_problems(rows: np.ndarray, label: Callable[[int], str] = lambda i: f"row {i}") -> str | None:
-    """What makes rows [N, 11] impossible wines, with the same bounds and SO2 rule as /predict; None if nothing.
-
-    Checked on the whole array at once: a 1,000-row request costs a few numpy comparisons, not 11,000 objects.
-    """
-    bad = ~((rows >= LOW) & (rows <= HIGH))  # NaN compares false: refused with the infinities
-    if bad.any():
-        where = np.argwhere(bad)
-        shown = "; ".join(
-            f"{label(int(r))}, {FEATURE_NAMES[c]}: {float(rows[r, c])!r} is not within its physical bounds "
-            f"[{FEATURES[c].low:g}, {FEATURES[c].high:g}] {FEATURES[c].unit}"
-            for r, c in where[:_SHOWN]
-        )
-        return shown + _more(len(where))
-    above = np.flatnonzero(rows[:, FREE_INDEX] > rows[:, TOTAL_INDEX])
-    if len(above):
-        return "; ".join(f"{label(int(r))}: {FREE_ABOVE_TOTAL}" for r in above[:_SHOWN]) + _more(len(above))
-    return None
-
-
-def pydantic_problem(exc: ValidationError | RequestValidationError) -> str:
-    """The first validation error as one line naming where and what: `inputs.0.shape: Field required`."""
-    first = exc.errors()[0]
-    where = ".".join(str(part) for part in first["loc"] if not str(part).startswith(("list[", "dict[")))
-    return f"{where or 'body'}: {first['msg']}"
+def checked(rows: np.ndarray, max_rows: int, where: str = "") -> np.ndarray:
+    """Rows [N, 11] parsed by a protocol, checked as the JSON routes check theirs: count, bounds, the SO2 rule."""
+    if not 1 <= len(rows) <= max_rows:
+        raise ProtocolError(f"{where}{len(rows)} rows; send 1 to {max_rows} in one request")
+    try:
+        return check_rows(rows)
+    except InvalidRows as exc:
+        raise ProtocolError(f"{where}{exc}") from None
 
 
 def protocol_route(error_body: Callable[[str, int], dict[str, Any]]) -> type[APIRoute]:
@@ -87,7 +55,7 @@ def protocol_route(error_body: Callable[[str, int], dict[str, Any]]) -> type[API
                 try:
                     return await handle(request)
                 except RequestValidationError as exc:
-                    return JSONResponse(error_body(pydantic_problem(exc), 400), status_code=400)
+                    return JSONResponse(error_body(first_error(exc), 400), status_code=400)
                 except ProtocolError as exc:
                     return JSONResponse(error_body(exc.message, exc.status), status_code=exc.status)
 
@@ -115,23 +83,12 @@ def inline_schema(model: type[BaseModel]) -> dict[str, Any]:
     return resolved
 
 
-async def graded(grader: Grader, kind: str, rows: np.ndarray) -> Graded:
-    """Grades from the kind's model service; a refusal there (overloaded, timed out) keeps its status."""
+async def graded(data_plane: DataPlane, kind: str, rows: np.ndarray, origin: Origin) -> Graded:
+    """Grades from the data plane; a refusal of the model service (overloaded, timed out) keeps its status."""
     try:
-        return await grader.grade(kind, rows)
+        return await data_plane.grade(kind, rows, origin)
     except BentoMLException as exc:
         raise ProtocolError(str(exc), int(exc.error_code)) from exc
-
-
-async def service_ready(grader: Grader, kind: str) -> bool:
-    """Whether the kind's model service answers its readiness probe."""
-    is_ready = getattr(grader.services[kind], "is_ready", None)
-    if is_ready is None:  # the model service runs in this process: ready once made
-        return True
-    try:
-        return bool(await is_ready(5))
-    except Exception:  # a probe that cannot reach the model service has its answer: not ready
-        return False
 
 
 def error_responses(model: type[BaseModel], statuses: dict[int | str, str]) -> dict[int | str, dict[str, Any]]:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import csv
 import io
-from typing import TYPE_CHECKING, Annotated, Any, Literal
+from typing import Annotated, Any, Literal
 
 import numpy as np
 import pydantic_core
@@ -18,27 +18,21 @@ from fastapi import APIRouter, Query, Request, Response
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, StrictFloat, StrictInt, StrictStr, ValidationError, WithJsonSchema
 
-from wine_quality.kinds import REGRESSION_KINDS
+from wine_quality.dataplane import Origin
 from wine_quality.protocols.base import (
     ProtocolError,
+    checked,
     error_responses,
     graded,
-    grader_of,
     inline_schema,
+    plane,
     protocol_route,
-    pydantic_problem,
-    row_problems,
-    service_ready,
 )
-from wine_quality.schema import EXAMPLE, FEATURE_NAMES, Wine
-from wine_quality.settings import get_settings
+from wine_quality.schema import EXAMPLE, FEATURE_NAMES, Wine, column_problems, first_error
 
 FORMATS = ("dataframe_split", "dataframe_records", "instances", "inputs")
 ERROR_CODES = {400: "BAD_REQUEST", 415: "BAD_REQUEST", 503: "TEMPORARILY_UNAVAILABLE", 504: "DEADLINE_EXCEEDED"}
-if TYPE_CHECKING:
-    KindName = str
-else:
-    KindName = Literal[REGRESSION_KINDS]
+KindName = Literal["sklearn", "torch"]  # the regressors (tests/unit/test_model_services.py: as the registry says)
 
 # a row as an object: the schema states what is checked (the 11 names, each within its bounds, nothing else)
 _WINE = Wine.model_json_schema(by_alias=True)
@@ -131,28 +125,11 @@ ANSWERS: dict[int | str, dict[str, Any]] = {
 }
 
 
-def default_kind() -> str:
-    """The kind the WINE_INVOCATIONS_MODEL setting names, checked against the registry."""
-    kind = get_settings().invocations_model
-    if kind not in REGRESSION_KINDS:
-        raise ValueError(
-            f"WINE_INVOCATIONS_MODEL={kind!r} is not a served model kind: use one of {', '.join(REGRESSION_KINDS)}"
-        )
-    return kind
-
-
-DEFAULT_KIND = default_kind()  # checked when the service starts: a wrong setting stops it, not each request
-
-
 def _columns_problem(columns: list[str]) -> str | None:
-    missing = [c for c in FEATURE_NAMES if c not in columns]
-    unknown = [c for c in columns if c not in FEATURE_NAMES]
-    repeated = sorted({c for c in columns if columns.count(c) > 1})
-    if not (missing or unknown or repeated):
+    problems = column_problems(columns)
+    if not problems:
         return None
-    problems = [f"missing {missing}"] * bool(missing) + [f"unknown {unknown}"] * bool(unknown)
-    problems += [f"repeated {repeated}"] * bool(repeated)
-    hint = " (an unnamed first column is pandas' index: write the frame with index=False)" if "" in unknown else ""
+    hint = " (an unnamed first column is pandas' index: write the frame with index=False)" if "" in columns else ""
     return f"columns must be the 11 feature names {list(FEATURE_NAMES)}, in any order: {'; '.join(problems)}{hint}"
 
 
@@ -195,7 +172,7 @@ def json_rows(body: bytes) -> np.ndarray:
     try:
         request = ScoringRequest.model_validate_json(body)
     except ValidationError as exc:
-        raise ProtocolError(pydantic_problem(exc)) from None
+        raise ProtocolError(first_error(exc)) from None
     present = [name for name in FORMATS if name in request.model_fields_set]  # a null counts: it was sent
     if len(present) != 1:
         raise ProtocolError(f"send exactly one of {', '.join(FORMATS)}; got {present or 'none'}")
@@ -251,12 +228,7 @@ def scoring_rows(body: bytes, content_type: str | None, max_rows: int) -> np.nda
         wines = csv_rows(body)
     else:
         raise ProtocolError(f"Content-Type {content_type!r}: send application/json or text/csv", 415)
-    if not 1 <= len(wines) <= max_rows:
-        raise ProtocolError(f"{len(wines)} rows: send 1 to {max_rows} in one request")
-    problem = row_problems(wines)
-    if problem:
-        raise ProtocolError(problem)
-    return wines
+    return checked(wines, max_rows)
 
 
 ModelQuery = Annotated[
@@ -268,18 +240,18 @@ ModelQuery = Annotated[
 @router.post("/invocations", response_model=None, responses=ANSWERS, openapi_extra=SCORING_BODY)
 async def invocations(request: Request, model: ModelQuery = None) -> Response:
     """Grade wines sent as MLflow's scoring server takes them (JSON formats or CSV); answer their grades."""
-    grader = grader_of(request)
-    wines = scoring_rows(
-        await request.body(), request.headers.get("content-type"), grader.settings.max_rows_per_request
+    data_plane = plane(request)
+    settings = data_plane.settings
+    wines = scoring_rows(await request.body(), request.headers.get("content-type"), settings.requests.max_rows)
+    result = await graded(
+        data_plane, model or settings.server.invocations_model, wines, Origin("/invocations", "mlflow")
     )
-    result = await graded(grader, model or DEFAULT_KIND, wines)
     return Response(pydantic_core.to_json({"predictions": result.quality.tolist()}), media_type="application/json")
 
 
 @router.get("/ping", responses={503: {"description": "a model service is not ready"}})
 @router.get("/health", responses={503: {"description": "a model service is not ready"}})
 async def ping(request: Request) -> JSONResponse:
-    """Health check of the scoring protocol: 200 once every model service is ready."""
-    grader = grader_of(request)
-    ok = all([await service_ready(grader, kind) for kind in grader.served])
+    """Health check of the scoring protocol: 200 once the server is ready, as /readyz says."""
+    ok = await plane(request).ready()
     return JSONResponse({"ready": ok}, status_code=200 if ok else 503)

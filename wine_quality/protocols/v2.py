@@ -12,17 +12,9 @@ import bentoml
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
 
-from wine_quality.grading import Grader
-from wine_quality.kinds import KINDS
-from wine_quality.protocols.base import (
-    ProtocolError,
-    error_responses,
-    graded,
-    grader_of,
-    inline_schema,
-    protocol_route,
-    service_ready,
-)
+from wine_quality.dataplane import DataPlane, Origin
+from wine_quality.kinds import KINDS, REGRESSION_KINDS, protocol_name
+from wine_quality.protocols.base import ProtocolError, error_responses, graded, inline_schema, plane, protocol_route
 from wine_quality.protocols.v2_messages import (
     InferenceRequest,
     InferenceResponse,
@@ -47,8 +39,6 @@ from wine_quality.protocols.v2_tensors import (
 )
 from wine_quality.schema import FEATURE_NAMES
 
-PREFIX = "wine-quality-"
-
 router = APIRouter(
     prefix="/v2",
     tags=["Open Inference Protocol (V2)"],
@@ -62,13 +52,12 @@ NOT_READY: dict[int | str, dict[str, Any]] = {
 INFER_BODY = {
     "requestBody": {
         "required": True,
+        "description": "an inference request as JSON; or, with the binary tensor data extension "
+        f"(application/octet-stream), the JSON request, its size in the {HEADER_LENGTH} header, then each input's "
+        "little-endian values in input order",
         "content": {
             "application/json": {"schema": inline_schema(InferenceRequest)},
-            "application/octet-stream": {
-                "schema": {"type": "string", "format": "binary"},
-                "description": f"binary tensor data extension: the JSON request, its size in the {HEADER_LENGTH} "
-                "header, then each input's little-endian values in input order",
-            },
+            "application/octet-stream": {"schema": {"type": "string", "format": "binary"}},
         },
     }
 }
@@ -85,45 +74,41 @@ INFER_ANSWERS: dict[int | str, dict[str, Any]] = {
 }
 
 
-def model_name(kind: str) -> str:
-    """The protocol's name of a served kind: wine-quality-<kind>."""
-    return PREFIX + kind
+# The protocol's models: the regressors (the classifier answers /classify).
+MODELS = {protocol_name(kind): kind for kind in REGRESSION_KINDS}
 
 
-def model_names(grader: Grader) -> dict[str, str]:
-    """Protocol model name -> kind, for every served kind."""
-    return {model_name(kind): kind for kind in grader.served}
-
-
-def _kind(grader: Grader, name: str, version: str | None) -> str:
-    kind = model_names(grader).get(name)
+def _kind(data_plane: DataPlane, name: str, version: str | None) -> str:
+    kind = MODELS.get(name)
     if kind is None:
-        raise ProtocolError(f"unknown model {name!r}: this server serves {', '.join(model_names(grader))}", 404)
-    served = _version(grader, kind)
+        raise ProtocolError(f"unknown model {name!r}: this server serves {', '.join(MODELS)}", 404)
+    served = _version(data_plane, kind)
     if version is not None and version != served:
         raise ProtocolError(f"model {name} has no version {version!r}: it serves version {served}", 404)
     return kind
 
 
-def _version(grader: Grader, kind: str) -> str:
-    return grader.served[kind].tag.partition(":")[2]
+def _version(data_plane: DataPlane, kind: str) -> str:
+    return data_plane.served[kind].tag.partition(":")[2]
 
 
 # The inference routes first: FastAPI tries routes in order, and these take the traffic.
-async def _infer(grader: Grader, request: Request, name: str, version: str | None) -> Response:
-    kind = _kind(grader, name, version)
+async def _infer(request: Request, name: str, version: str | None) -> Response:
+    data_plane = plane(request)
+    kind = _kind(data_plane, name, version)
     body = await request.body()
     parsed, binary = parse(body, request.headers.get(HEADER_LENGTH), request.headers.get("content-encoding"))
-    wines = rows(parsed, binary, grader.settings.max_rows_per_request)
+    wines = rows(parsed, binary, data_plane.settings.requests.max_rows)
     outputs = requested_outputs(parsed)
-    answer = encode(outputs, await graded(grader, kind, wines), wines, parsed.id, (name, _version(grader, kind)))
+    result = await graded(data_plane, kind, wines, Origin(request.url.path, "v2"))
+    answer = encode(outputs, result, parsed.id, (name, _version(data_plane, kind)))
     return Response(answer.body, media_type=answer.media_type, headers=answer.headers)
 
 
 @router.post("/models/{name}/infer", response_model=None, responses=INFER_ANSWERS, openapi_extra=INFER_BODY)
 async def infer(name: str, request: Request) -> Response:
     """Grade a batch of wines: one `wines` tensor [N, 11] (FP64 or FP32), or one [N] input per feature."""
-    return await _infer(grader_of(request), request, name, None)
+    return await _infer(request, name, None)
 
 
 @router.post(
@@ -131,7 +116,7 @@ async def infer(name: str, request: Request) -> Response:
 )
 async def infer_version(name: str, version: str, request: Request) -> Response:
     """Grade a batch of wines with this version of the model (404 for a version this server does not serve)."""
-    return await _infer(grader_of(request), request, name, version)
+    return await _infer(request, name, version)
 
 
 @router.get("", response_model=ServerMetadata)
@@ -148,32 +133,32 @@ async def live() -> Live:
 
 @router.get("/health/ready", response_model=Ready, responses=NOT_READY)
 async def ready(request: Request) -> Response:
-    """Ready: every served model's service answers its own readiness probe."""
-    grader = grader_of(request)
-    ok = all([await service_ready(grader, kind) for kind in grader.served])
+    """Ready: the server is ready, as /readyz says (every model service answers its readiness probe)."""
+    ok = await plane(request).ready()
     return JSONResponse({"ready": ok}, status_code=200 if ok else 400)
 
 
-async def _model_ready(grader: Grader, name: str, version: str | None) -> Response:
-    ok = await service_ready(grader, _kind(grader, name, version))
+async def _model_ready(request: Request, name: str, version: str | None) -> Response:
+    data_plane = plane(request)
+    ok = await data_plane.model_ready(_kind(data_plane, name, version))
     return JSONResponse({"name": name, "ready": ok}, status_code=200 if ok else 400)
 
 
 @router.get("/models/{name}/ready", response_model=ModelReady, responses={**NOT_READY, **UNKNOWN})
 async def model_ready(name: str, request: Request) -> Response:
     """Whether this model's service is ready."""
-    return await _model_ready(grader_of(request), name, None)
+    return await _model_ready(request, name, None)
 
 
 @router.get("/models/{name}/versions/{version}/ready", response_model=ModelReady, responses={**NOT_READY, **UNKNOWN})
 async def model_version_ready(name: str, version: str, request: Request) -> Response:
     """Whether this model version's service is ready (404 for a version this server does not serve)."""
-    return await _model_ready(grader_of(request), name, version)
+    return await _model_ready(request, name, version)
 
 
-def _metadata(grader: Grader, name: str, version: str | None) -> ModelMetadata:
-    kind = _kind(grader, name, version)
-    served = grader.served[kind]
+def _metadata(data_plane: DataPlane, name: str, version: str | None) -> ModelMetadata:
+    kind = _kind(data_plane, name, version)
+    served = data_plane.served[kind]
     features = ", ".join(FEATURE_NAMES)
     wines = MetadataTensor(
         name=TENSOR,
@@ -184,7 +169,7 @@ def _metadata(grader: Grader, name: str, version: str | None) -> ModelMetadata:
     outputs = [MetadataTensor(name=n, datatype=d, shape=[-1, width]) for n, (d, width, _) in OUTPUTS.items()]
     return ModelMetadata(
         name=name,
-        versions=[_version(grader, kind)],
+        versions=[_version(data_plane, kind)],
         # Triton's name for an ONNX model; otherwise the library that runs the model's native form
         platform="onnxruntime_onnx" if served.runtime == "onnx" else KINDS[kind].native_packages[0],
         inputs=[wines],
@@ -202,7 +187,7 @@ def _metadata(grader: Grader, name: str, version: str | None) -> ModelMetadata:
 @router.get("/models/{name}", response_model=ModelMetadata, response_model_exclude_none=True, responses=UNKNOWN)
 async def model_metadata(name: str, request: Request) -> ModelMetadata:
     """Model metadata: versions, platform, the `wines` input [-1, 11] with its column order, and the outputs."""
-    return _metadata(grader_of(request), name, None)
+    return _metadata(plane(request), name, None)
 
 
 @router.get(
@@ -213,4 +198,4 @@ async def model_metadata(name: str, request: Request) -> ModelMetadata:
 )
 async def model_version_metadata(name: str, version: str, request: Request) -> ModelMetadata:
     """Model metadata of a version (404 for a version this server does not serve)."""
-    return _metadata(grader_of(request), name, version)
+    return _metadata(plane(request), name, version)

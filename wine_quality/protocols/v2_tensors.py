@@ -17,10 +17,10 @@ import numpy as np
 import pydantic_core
 from pydantic import ValidationError
 
-from wine_quality.grading import Graded
-from wine_quality.protocols.base import ProtocolError, pydantic_problem, row_problems
+from wine_quality.dataplane import Graded
+from wine_quality.protocols.base import ProtocolError, checked
 from wine_quality.protocols.v2_messages import InferenceRequest, Parameters, RequestInput
-from wine_quality.schema import FEATURE_NAMES
+from wine_quality.schema import FEATURE_NAMES, column_problems, first_error
 
 TENSOR = "wines"
 DATATYPES: dict[str, np.dtype[Any]] = {"FP64": np.dtype("<f8"), "FP32": np.dtype("<f4")}
@@ -70,7 +70,7 @@ def parse(body: bytes, header_length: str | None, encoding: str | None) -> tuple
     try:
         request = InferenceRequest.model_validate_json(body[:size])
     except ValidationError as exc:
-        raise ProtocolError(pydantic_problem(exc)) from None
+        raise ProtocolError(first_error(exc)) from None
     return request, memoryview(body)[size:]
 
 
@@ -110,12 +110,8 @@ def rows(request: InferenceRequest, binary: memoryview, max_rows: int) -> np.nda
     if form == "np" and names != [TENSOR]:
         raise ProtocolError(f"send one input named {TENSOR!r} of shape [N, 11] (content type np), got {names}")
     if form == "pd":
-        duplicated = sorted({n for n in names if names.count(n) > 1})
-        unknown = [n for n in names if n not in FEATURE_NAMES]
-        missing = [n for n in FEATURE_NAMES if n not in names]
-        if unknown or missing or duplicated:
-            problems = [f"unknown {unknown}"] * bool(unknown) + [f"missing {missing}"] * bool(missing)
-            problems += [f"repeated {duplicated}"] * bool(duplicated)
+        problems = column_problems(names)
+        if problems:
             raise ProtocolError(
                 f"content type pd takes one [N] input per feature, named {list(FEATURE_NAMES)} "
                 f"({'; '.join(problems)}); or send one input {TENSOR!r} [N, 11]"
@@ -141,10 +137,7 @@ def rows(request: InferenceRequest, binary: memoryview, max_rows: int) -> np.nda
         if len(set(lengths.values())) > 1:
             raise ProtocolError(f"every feature input needs the same number of rows, got {lengths}")
         wines = np.column_stack([columns[name] for name in FEATURE_NAMES])
-    problem = row_problems(wines)
-    if problem:
-        raise ProtocolError(problem)
-    return wines
+    return checked(wines, max_rows)
 
 
 @dataclass(frozen=True)
@@ -169,11 +162,9 @@ def requested_outputs(request: InferenceRequest) -> list[tuple[str, bool]]:
     return [(o.name, bool((o.parameters or {}).get("binary_data", binary))) for o in request.outputs]
 
 
-def encode(
-    outputs: list[tuple[str, bool]], graded: Graded, wines: np.ndarray, request_id: str | None, model: tuple[str, str]
-) -> Encoded:
+def encode(outputs: list[tuple[str, bool]], graded: Graded, request_id: str | None, model: tuple[str, str]) -> Encoded:
     """The response: the outputs' JSON data, or a JSON header followed by their binary data."""
-    served = graded.served
+    served, wines = graded.served, graded.rows
     arrays = {
         "quality": graded.quality,
         "quality_low": graded.low,
