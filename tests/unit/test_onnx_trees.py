@@ -1,7 +1,8 @@
-"""The ONNX form of tree ensembles: exact in double on real wines, one tree per estimator."""
+"""The ONNX form of tree ensembles: exact in double on real wines, one tree per estimator, served in slices."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -12,7 +13,7 @@ from sklearn.ensemble import ExtraTreesClassifier, ExtraTreesRegressor
 
 from train.data import RED, WHITE, load_wines
 from train.onnx_trees import ML_DOMAIN, ML_OPSET, LeafValues, class_probabilities, regression_values, tree_ensemble
-from wine_quality.runtimes import ONNX_INPUT, onnx_session
+from wine_quality.runtimes import ONNX_FILE, ONNX_INPUT, ONNX_SLICE_ROWS, load_onnx, onnx_session
 from wine_quality.schema import FEATURE_NAMES, TARGET
 
 EXACT = 1e-9  # the parity check's tolerance for double graphs (train/onnx_export.py)
@@ -87,3 +88,14 @@ def test_a_regression_forest_is_averaged_by_the_operator_itself(wines: np.ndarra
     model = _graph([t.tree_ for t in forest.estimators_], 1, regression_values)
     assert [n.op_type for n in model.graph.node] == ["Cast", "Cast", "TreeEnsemble"]
     np.testing.assert_allclose(_run(model, wines)[:, 0], forest.predict(wines), rtol=0, atol=EXACT)
+
+
+def test_a_served_batch_larger_than_a_slice_is_answered_whole(tmp_path: Path, wines: np.ndarray) -> None:
+    """load_onnx runs a batch of several slices and answers every row as one run would; an empty batch gets none."""
+    assert len(wines) > 3 * ONNX_SLICE_ROWS
+    forest = _classifier()
+    model = _graph([t.tree_ for t in forest.estimators_], 6, class_probabilities)
+    (tmp_path / ONNX_FILE).write_bytes(model.SerializeToString())
+    predict = load_onnx(tmp_path, threads=1)
+    np.testing.assert_allclose(predict(wines), _run(model, wines), rtol=0, atol=1e-15)
+    assert predict(wines[:0]).shape == (0, 6)
