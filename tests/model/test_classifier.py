@@ -7,6 +7,7 @@ from pathlib import Path
 import bentoml
 import joblib
 import numpy as np
+import onnx
 import pytest
 
 from train import classifier_model
@@ -77,18 +78,27 @@ def test_its_probabilities_are_calibrated_well_enough_to_trust(trained: tuple[st
 
 
 def test_the_onnx_form_gives_the_same_probabilities(trained: tuple[str, ModelCard]) -> None:
-    """Parity recorded at training in double precision; the saved files agree on red and on white wines, every row's
-    probabilities summing to 1."""
+    """Parity recorded at training in double precision; the saved files agree on every distinct wine of the red and
+    white files, every row's probabilities summing to 1."""
     tag, card = trained
     assert card.onnx.precision == "double" and card.onnx.rows_checked == 1359
     assert card.onnx.max_abs_diff <= card.onnx.tolerance == 1e-9
-    rows = np.concatenate(
-        [load_wines(RED)[list(FEATURE_NAMES)].to_numpy()[:300], load_wines(WHITE)[list(FEATURE_NAMES)].to_numpy()[:300]]
-    )
-    onnx, native = served(tag, "onnx").predictor(1)(rows), served(tag, "native").predictor(1)(rows)
-    assert onnx.shape == (600, 6)
-    np.testing.assert_allclose(onnx, native, rtol=0, atol=1e-9)
-    np.testing.assert_allclose(onnx.sum(axis=1), 1.0, rtol=0, atol=1e-12)
+    rows = np.unique(np.concatenate([load_wines(f)[list(FEATURE_NAMES)].to_numpy() for f in (RED, WHITE)]), axis=0)
+    served_onnx, native = served(tag, "onnx").predictor(1)(rows), served(tag, "native").predictor(1)(rows)
+    assert served_onnx.shape == (len(rows), 6) and len(rows) > 5000
+    np.testing.assert_allclose(served_onnx, native, rtol=0, atol=1e-9)
+    np.testing.assert_allclose(served_onnx.sum(axis=1), 1.0, rtol=0, atol=1e-12)
+
+
+def test_the_onnx_form_holds_each_tree_once(trained: tuple[str, ModelCard]) -> None:
+    """The saved graph has one TreeEnsemble of 20 trees for 20 estimators (not one copy per grade), each tree
+    answering its own target: the row of the leaf it reaches in the table of leaf probabilities."""
+    tag, card = trained
+    graph = onnx.load(bentoml.models.get(tag).path_of(card.onnx.file)).graph
+    (ensemble,) = [node for node in graph.node if node.op_type.startswith("TreeEnsemble")]
+    attributes = {a.name: a for a in ensemble.attribute}
+    assert ensemble.op_type == "TreeEnsemble" and len(attributes["tree_roots"].ints) == 20
+    assert attributes["n_targets"].i == 20 and set(attributes["leaf_targetids"].ints) == set(range(20))
 
 
 def test_the_good_threshold_is_a_training_option() -> None:
