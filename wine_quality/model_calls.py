@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
+from http import HTTPStatus
 from typing import Any
 
 import aiohttp
@@ -35,9 +36,16 @@ FIRST_PAUSE_S, LONGEST_PAUSE_S = 0.02, 0.2
 READY_PROBE_S = 1.0
 
 
+class ModelTimeout(BentoMLException):
+    """The model service did not answer within the request timeout: the request's 504."""
+
+    error_code = HTTPStatus.GATEWAY_TIMEOUT
+
+
 def is_transport_failure(exc: BaseException) -> bool:
-    """Whether a call failed on the way to or from the model service (retry), not in an answer it gave (don't)."""
-    return isinstance(exc, TRANSPORT_FAILURES) and not isinstance(exc, BentoMLException)
+    """Whether a call failed on the way to or from the model service (retry), not in an answer it gave or by taking
+    longer than the request may (don't)."""
+    return isinstance(exc, TRANSPORT_FAILURES) and not isinstance(exc, BentoMLException | TimeoutError)
 
 
 def until_answered(call: ModelCall, deadline_s: float, what: str) -> ModelCall:
@@ -50,6 +58,8 @@ def until_answered(call: ModelCall, deadline_s: float, what: str) -> ModelCall:
         while True:
             try:
                 return await call(rows)
+            except TimeoutError as exc:  # the client's own timeout, the request's: a 504, as the entry's would be
+                raise ModelTimeout(f"the {what} did not answer within {deadline_s:g} seconds") from exc
             except Exception as exc:
                 if not is_transport_failure(exc):
                     raise

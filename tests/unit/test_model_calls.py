@@ -18,14 +18,14 @@ import uvicorn
 from _bentoml_impl.client import RemoteProxy
 from bentoml.exceptions import BentoMLException, ServiceUnavailable
 
-from wine_quality.model_calls import until_answered
+from wine_quality.model_calls import ModelTimeout, until_answered
 
 ROWS = np.array([[1.0, 2.0], [3.0, 4.0]])
 
 
 @bentoml.service
 class Summer:
-    """A stand-in model service: one batchable-shaped array API, as the real ones have."""
+    """A stand-in model service: one array API, as the real ones have."""
 
     @bentoml.api
     async def predict(self, rows: np.ndarray) -> np.ndarray:
@@ -190,3 +190,18 @@ def test_an_answer_the_service_gave_is_not_retried(model_service: int) -> None:
     with pytest.raises(BentoMLException, match="two columns"):
         asyncio.run(scenario())
     assert tries == 1
+
+
+def test_a_call_that_outlasts_its_timeout_is_a_504_at_once() -> None:
+    """A call whose client timed out (the request's time is up) is not repeated: it is the request's 504
+    (ModelTimeout), not a 500 and not a retry."""
+    tries = 0
+
+    async def times_out(rows: np.ndarray) -> np.ndarray:
+        nonlocal tries
+        tries += 1
+        raise TimeoutError
+
+    with pytest.raises(ModelTimeout, match="slow stand-in did not answer within 10 seconds") as raised:
+        asyncio.run(until_answered(times_out, 10, "slow stand-in")(ROWS))
+    assert tries == 1 and raised.value.error_code == 504
