@@ -9,7 +9,7 @@ import anyio
 import bentoml
 from fastapi import FastAPI
 
-from wine_quality import bentoml_fixes, one_write
+from wine_quality import bentoml_fixes, http_protocol
 from wine_quality.classifying import Classifier
 from wine_quality.drain import refuse_new_connections_on_sigterm
 from wine_quality.grading import Grader
@@ -36,7 +36,7 @@ from wine_quality.store import ModelStoreError
 from wine_quality.ui import ui_app
 
 bentoml_fixes.apply()
-one_write.apply()
+http_protocol.apply(get_settings().read_timeout_s)  # read timeouts, one write per response
 SETTINGS = get_settings()
 try:
     # Resolved once, from pins: a model saved later does not replace the served one.

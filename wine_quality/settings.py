@@ -63,6 +63,11 @@ class Settings(BaseSettings):
     shed_after_ms: int = Field(
         500, ge=0, description="how long work may stand over max_concurrent_work (a burst) before requests get 503"
     )
+    # HAProxy's usual `timeout http-request`. Keep it under request_timeout_s: a body stalled longer than that is
+    # answered 504 by BentoML's request timeout before it can get 408.
+    read_timeout_s: float = Field(
+        10.0, gt=0, description="a request's headers, or a pause in its body, longer than this: 408, connection closed"
+    )
 
     # Drift monitoring (wine_quality/monitoring.py): recent rows against the training distributions on /metrics.
     drift: bool = Field(True, description="track drift of inputs and predictions (off only to measure its cost)")

@@ -10,6 +10,8 @@ from __future__ import annotations
 import asyncio
 import select
 import socket
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -18,9 +20,12 @@ from typing import Any
 
 import pytest
 import uvicorn
+import uvicorn.config
+from uvicorn.protocols.http import h11_impl
 
 from wine_quality import http_protocol
 from wine_quality.guard import Guard
+from wine_quality.settings import PROJECT_ROOT
 
 WAIT_S = 10.0  # the most any test waits for something that should happen
 TIMEOUT_S = 0.5  # the read timeout of the servers under test
@@ -32,9 +37,18 @@ STALLS = {
 }
 
 
-def protocol(read_timeout_s: float) -> type[http_protocol.Protocol]:
-    """Our protocol with its own read timeout (apply() sets the one the service uses)."""
-    return type("TimedProtocol", (http_protocol.Protocol,), {"read_timeout_s": read_timeout_s})
+OURS = {"httptools": http_protocol.HttpTools, "h11": http_protocol.H11}
+
+
+@pytest.fixture(params=sorted(OURS))
+def http(request: pytest.FixtureRequest) -> str:
+    """Each of uvicorn's HTTP/1.1 implementations: httptools (development), h11 (the bento's image)."""
+    return str(request.param)
+
+
+def protocol(http: str, read_timeout_s: float) -> type[Any]:
+    """Our protocol for that implementation, with its own read timeout (apply() sets the one the service uses)."""
+    return type("TimedProtocol", (OURS[http],), {"read_timeout_s": read_timeout_s})
 
 
 @contextmanager
@@ -151,27 +165,27 @@ class Answering:
 
 
 @contextmanager
-def guarded(read_timeout_s: float = TIMEOUT_S) -> Iterator[tuple[int, Answering]]:
+def guarded(http: str, read_timeout_s: float = TIMEOUT_S) -> Iterator[tuple[int, Answering]]:
     """A server with our protocol and the guard in front of an Answering app."""
     app = Answering()
     app.guard = Guard(app, api_key=None, max_body_bytes=10_000, max_work=4, json_routes=frozenset({"/predict"}))
-    with serving(app.guard, protocol(read_timeout_s)) as port:
+    with serving(app.guard, protocol(http, read_timeout_s)) as port:
         yield port, app
 
 
-def test_upstream_uvicorn_still_writes_a_response_as_its_messages_come() -> None:
+def test_upstream_uvicorn_still_writes_a_response_as_its_messages_come(http: str) -> None:
     """Without the fix the headers are out while the body is not. When this fails, uvicorn writes a response at once:
     delete the one-write half of wine_quality/http_protocol.py and this test."""
-    early, whole = first_read(PausingApp(), "httptools", wait_s=WAIT_S)  # what upstream wrote is there at once
+    early, whole = first_read(PausingApp(), http, wait_s=WAIT_S)  # what upstream wrote is there at once
     assert early.startswith(b"HTTP/1.1 200") and early.endswith(b"\r\n\r\n") and BODY not in early
     assert whole.endswith(BODY)
 
 
-def test_upstream_uvicorn_still_waits_for_a_stalled_request_forever() -> None:
+def test_upstream_uvicorn_still_waits_for_a_stalled_request_forever(http: str) -> None:
     """Without the fix, partial headers and a partial body keep their connection open well past the keep-alive
     timeout (1 s). When this fails, uvicorn times out reads itself: delete the read timeouts of
     wine_quality/http_protocol.py and this test."""
-    with serving(Answering(), "httptools", timeout_keep_alive=1) as port:
+    with serving(Answering(), http, timeout_keep_alive=1) as port:
         clients = [connect(port, stall) for stall in STALLS.values()]
         time.sleep(3.0)
         assert [until_closed(c, wait_s=0.1) for c in clients] == [None, None]
@@ -180,27 +194,27 @@ def test_upstream_uvicorn_still_waits_for_a_stalled_request_forever() -> None:
 
 
 @pytest.mark.parametrize("pieces", [1, 2])
-def test_with_the_fix_a_response_leaves_whole(pieces: int) -> None:
+def test_with_the_fix_a_response_leaves_whole(http: str, pieces: int) -> None:
     """Nothing has left while the app pauses, between its response's start and its body or between two pieces of
     its body (how BentoML answers a model call: 118 bytes of pickle, then an 8-byte buffer); then it arrives whole."""
-    early, whole = first_read(PausingApp(pieces), protocol(WAIT_S), wait_s=0.5)  # anything written would be there
+    early, whole = first_read(PausingApp(pieces), protocol(http, WAIT_S), wait_s=0.5)  # anything written would be there
     assert early == b""
     assert whole.startswith(b"HTTP/1.1 200") and whole.endswith(b"\r\n\r\n" + BODY)
     assert b"content-length: %d" % len(BODY) in whole.lower()
 
 
-def test_a_streamed_response_still_goes_out_as_it_comes() -> None:
+def test_a_streamed_response_still_goes_out_as_it_comes(http: str) -> None:
     """A chunked response is streamed: its headers and first chunk arrive (together) while the app pauses."""
-    early, whole = first_read(PausingApp(2, chunked=True), protocol(WAIT_S), wait_s=WAIT_S)
+    early, whole = first_read(PausingApp(2, chunked=True), protocol(http, WAIT_S), wait_s=WAIT_S)
     assert early.startswith(b"HTTP/1.1 200") and b"transfer-encoding: chunked" in early.lower()
     assert early.endswith(b"\r\n\r\n8\r\n" + BODY[:8] + b"\r\n")
     assert whole.endswith(BODY[8:] + b"\r\n0\r\n\r\n")
 
 
-def test_stalled_headers_and_bodies_get_408_while_other_clients_are_answered() -> None:
+def test_stalled_headers_and_bodies_get_408_while_other_clients_are_answered(http: str) -> None:
     """Five requests stalled mid-headers and five mid-body hold no work in the guard: ordinary requests meanwhile get
     200 and see only their own unit of work; at the read timeout each stalled one gets 408 (JSON) and is closed."""
-    with guarded(read_timeout_s=2.0) as (port, app):
+    with guarded(http, read_timeout_s=2.0) as (port, app):
         stalled = {kind: [connect(port, data) for _ in range(5)] for kind, data in STALLS.items()}
         assert [post(port) for _ in range(5)] == [200] * 5
         assert app.work_seen == [1] * 5
@@ -212,15 +226,15 @@ def test_stalled_headers_and_bodies_get_408_while_other_clients_are_answered() -
         assert app.guard is not None and app.guard.work == 0
 
 
-def test_a_connection_that_never_sends_a_byte_is_closed_without_an_answer() -> None:
+def test_a_connection_that_never_sends_a_byte_is_closed_without_an_answer(http: str) -> None:
     """An idle new connection is closed at the read timeout; there is no request to answer."""
-    with guarded() as (port, _), connect(port) as client:
+    with guarded(http) as (port, _), connect(port) as client:
         assert until_closed(client) == b""
 
 
-def test_the_next_request_on_a_kept_alive_connection_is_timed_too() -> None:
+def test_the_next_request_on_a_kept_alive_connection_is_timed_too(http: str) -> None:
     """After one answered request, the next request's stalled headers on the same connection get 408."""
-    with guarded() as (port, _), connect(port, POST % len(BODY) + b"\r\n" + BODY) as client:
+    with guarded(http) as (port, _), connect(port, POST % len(BODY) + b"\r\n" + BODY) as client:
         first = b""
         while not first.endswith(b"\r\n\r\n{}"):
             first += client.recv(65536)
@@ -228,10 +242,10 @@ def test_the_next_request_on_a_kept_alive_connection_is_timed_too() -> None:
         assert status(first) == 200 and status(until_closed(client)) == 408
 
 
-def test_slow_answers_and_slow_but_steady_bodies_are_not_cut() -> None:
+def test_slow_answers_and_slow_but_steady_bodies_are_not_cut(http: str) -> None:
     """A body that keeps coming (a byte every tenth of the timeout, longer than the timeout in all) and an answer
     that takes twice the timeout: 200."""
-    with guarded(read_timeout_s=1.0) as (port, app):
+    with guarded(http, read_timeout_s=1.0) as (port, app):
         app.release = threading.Event()
         with connect(port, POST % len(BODY) + b"Connection: close\r\n\r\n") as client:
             for byte in BODY:
@@ -240,3 +254,61 @@ def test_slow_answers_and_slow_but_steady_bodies_are_not_cut() -> None:
             time.sleep(2.0)
             app.release.set()
             assert status(until_closed(client)) == 200
+
+
+def test_apply_makes_what_bentoml_asks_for_pick_ours(monkeypatch: pytest.MonkeyPatch) -> None:
+    """BentoML's worker builds uvicorn.Config with http='auto': after apply() that loads our protocol for the
+    implementation uvicorn would have picked, with the read timeout given."""
+    monkeypatch.setitem(uvicorn.config.HTTP_PROTOCOLS, "auto", http_protocol.UPSTREAM_AUTO)
+    monkeypatch.setattr(http_protocol._ReadTimeouts, "read_timeout_s", http_protocol._ReadTimeouts.read_timeout_s)
+    http_protocol.apply(3.0)
+    config = uvicorn.Config(Answering(), log_config=None)
+    config.load()
+    assert config.http_protocol_class is http_protocol.Protocol is http_protocol.HttpTools
+    assert http_protocol.Protocol.read_timeout_s == 3.0
+
+
+def test_the_start_up_check_names_uvicorn_and_its_version_when_its_target_changed(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """check() passes on this uvicorn; where `auto` names another class, or a cycle no longer sets what we read, it
+    raises one line naming uvicorn, the version found and the first thing missing."""
+    http_protocol.check()
+    expected = r"^wine_quality.http_protocol needs uvicorn 0\.55\.0, found \d+\.\d+\.\d+: "
+    monkeypatch.setitem(uvicorn.config.HTTP_PROTOCOLS, "auto", "elsewhere:Protocol")
+    with pytest.raises(RuntimeError, match=expected + r".*'elsewhere:Protocol'$"):
+        http_protocol.check()
+    monkeypatch.undo()
+    monkeypatch.setattr(h11_impl.RequestResponseCycle, "__init__", lambda self: None)
+    with pytest.raises(RuntimeError, match=expected + r"uvicorn.protocols.http.h11_impl.RequestResponseCycle sets no"):
+        http_protocol.check()
+
+
+WITHOUT_HTTPTOOLS = """
+import sys
+
+
+class NoHttptools:
+    def find_spec(self, name, path=None, target=None):
+        if name.split(".")[0] == "httptools":
+            raise ModuleNotFoundError(name)
+
+
+sys.meta_path.insert(0, NoHttptools())
+import uvicorn
+from wine_quality import http_protocol
+
+http_protocol.apply(5.0)
+config = uvicorn.Config(lambda scope, receive, send: None, log_config=None)
+config.load()
+print(config.http_protocol_class.__name__)
+"""
+
+
+def test_without_httptools_auto_picks_our_h11_protocol() -> None:
+    """Where httptools is not installed (the bento's image) uvicorn's `auto` picks h11, and so do we: the module
+    imports, its check passes and http='auto' loads our h11 protocol."""
+    done = subprocess.run(
+        [sys.executable, "-c", WITHOUT_HTTPTOOLS], capture_output=True, text=True, timeout=60, cwd=PROJECT_ROOT
+    )
+    assert done.stdout.strip() == "H11", done.stderr
