@@ -106,7 +106,7 @@ class Guard:
         if body is None:
             await _answer(send, 413, self._too_large(None))
             return
-        receive = _replay(body, receive)
+        receive = replay(body, receive)
         weight = min(self.max_work, 1 + len(body) // BODY_UNIT)
         if self._overloaded(weight):
             retry = {"Retry-After": "1"}
@@ -166,8 +166,9 @@ def _is_json(scope: Scope) -> bool:
     return media == b"application/json" or (media.startswith(b"application/") and media.endswith(b"+json"))
 
 
-def _replay(body: bytes, then: Receive) -> Receive:
-    """A receive that gives the body read ahead, then whatever the connection says next (a disconnect)."""
+def replay(body: bytes, then: Receive, more_body: bool = False) -> Receive:
+    """A receive that gives the body read ahead (and whether more follows), then whatever the connection says next
+    (more body, or a disconnect)."""
     sent = False
 
     async def receive() -> Message:
@@ -175,6 +176,6 @@ def _replay(body: bytes, then: Receive) -> Receive:
         if sent:
             return await then()
         sent = True
-        return {"type": "http.request", "body": body, "more_body": False}
+        return {"type": "http.request", "body": body, "more_body": more_body}
 
     return receive

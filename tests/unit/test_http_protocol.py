@@ -149,6 +149,7 @@ class Answering:
         self.guard: Guard | None = None
         self.work_seen: list[int] = []
         self.release: threading.Event | None = None
+        self.entered = 0  # requests that reached the server's app (the guard)
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
         if scope["type"] != "http":
@@ -168,8 +169,13 @@ class Answering:
 def guarded(http: str, read_timeout_s: float = TIMEOUT_S) -> Iterator[tuple[int, Answering]]:
     """A server with our protocol and the guard in front of an Answering app."""
     app = Answering()
-    app.guard = Guard(app, api_key=None, max_body_bytes=10_000, max_work=4, json_routes=frozenset({"/predict"}))
-    with serving(app.guard, protocol(http, read_timeout_s)) as port:
+    guard = app.guard = Guard(app, api_key=None, max_body_bytes=2**20, max_work=4, json_routes=frozenset({"/predict"}))
+
+    async def entering(scope: Any, receive: Any, send: Any) -> None:
+        app.entered += scope["type"] == "http"
+        await guard(scope, receive, send)
+
+    with serving(entering, protocol(http, read_timeout_s)) as port:
         yield port, app
 
 
@@ -212,18 +218,31 @@ def test_a_streamed_response_still_goes_out_as_it_comes(http: str) -> None:
 
 
 def test_stalled_headers_and_bodies_get_408_while_other_clients_are_answered(http: str) -> None:
-    """Five requests stalled mid-headers and five mid-body hold no work in the guard: ordinary requests meanwhile get
-    200 and see only their own unit of work; at the read timeout each stalled one gets 408 (JSON) and is closed."""
+    """Five requests stalled mid-headers and five mid-body never reach the app and hold no work in the guard:
+    ordinary requests meanwhile get 200 and see only their own unit of work; at the read timeout each stalled one gets
+    408 (JSON) and is closed."""
     with guarded(http, read_timeout_s=2.0) as (port, app):
         stalled = {kind: [connect(port, data) for _ in range(5)] for kind, data in STALLS.items()}
         assert [post(port) for _ in range(5)] == [200] * 5
-        assert app.work_seen == [1] * 5
+        assert app.work_seen == [1] * 5 and app.entered == 5
         answers = {kind: [until_closed(c) for c in clients] for kind, clients in stalled.items()}
         assert {kind: {status(a) for a in got} for kind, got in answers.items()} == {"headers": {408}, "body": {408}}
         head, _, body = answers["body"][0].partition(b"\r\n\r\n")  # type: ignore[union-attr]
         assert b"content-type: application/json" in head and b"connection: close" in head
         assert body == b'{"error": "the request\'s body did not arrive within 2.0 s"}'
         assert app.guard is not None and app.guard.work == 0
+
+
+def test_a_large_body_stalled_past_the_buffer_gets_408_and_holds_no_work(http: str) -> None:
+    """A body larger than the protocol buffers (64 KiB) reaches the app as it comes; stalled there it holds no work
+    in the guard, which is still reading it, and gets 408 at the read timeout."""
+    with guarded(http) as (port, app), connect(port, POST % 200_000 + b"\r\n" + b"[" * 100_000) as client:
+        deadline = time.monotonic() + WAIT_S
+        while not app.entered:
+            assert time.monotonic() < deadline, "the app was never entered"
+            time.sleep(0.01)
+        assert app.guard is not None and app.guard.work == 0
+        assert status(until_closed(client)) == 408
 
 
 def test_a_connection_that_never_sends_a_byte_is_closed_without_an_answer(http: str) -> None:
