@@ -1,17 +1,20 @@
 """Stalled clients against a real server: what they cost everyone else, and how the server ends them (make stall).
 
-    .venv/bin/python -m load_tests.stall [--stalled 2000] [--seconds 60] [--clients 8] [--no-refill]
+    .venv/bin/python -m load_tests.stall [--stalled 2000] [--seconds 60] [--clients 8] [--refill]
 
-1. unloaded: 8 clients send /predict back to back for --baseline-seconds; their p50 and p99.
+1. unloaded: 8 clients send /predict back to back for as long as a phase lasts; their p50 and p99.
 2. two phases of --seconds each: --stalled connections stall mid-body (headers and 1 byte of a declared 200-byte
-   body), then mid-headers; each one the server ends is opened again at once (not with --no-refill), so that many
-   stall all along, while the 8 clients keep sending /predict.
+   body), then mid-headers, each for as long as the phase lasts unless the server ends it, while the 8 clients keep
+   sending /predict. With --refill each connection the server ends is opened again at once, so that as many stall
+   all along.
 
 It prints JSON: every ordinary request's status counts and p50/p99 against unloaded; how each stalled connection
 ended (408, closed without an answer, still open when the phase ended, or could not connect) and how long after its
-connection began (min/p50/max); and the bar: every ordinary request 200, loaded p99 at most twice unloaded, every
-stalled connection answered 408 or closed at the read timeout (WINE_READ_TIMEOUT_S). It exits 1 if the bar is missed.
-The stalled connections live in a process of their own, so that the clients' latency is not theirs.
+connection began (min/p50/max); the entry worker's CPU time and memory; and the bar: every ordinary request 200,
+loaded p99 at most twice unloaded, every stalled connection answered 408 or closed at the read timeout
+(WINE_READ_TIMEOUT_S). It exits 1 if the bar is missed. The stalled connections live in a process of their own, at
+a lower priority, as if they came from elsewhere: on one machine their client would otherwise compete with the server
+and the ordinary clients for the same cores.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ import argparse
 import asyncio
 import json
 import multiprocessing
+import os
 import resource
 import sys
 import time
@@ -40,7 +44,7 @@ STALLS = {
     "body": b"POST /predict HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 200\r\n\r\n{",
     "headers": b"POST /predict HTTP/1.1\r\nHost: x\r\nContent-Type: appli",
 }
-SLACK_S = 2.0  # past the read timeout, for the server to answer thousands of connections that time out together
+SLACK_S = 2.0  # past the read timeout: thousands of connections timing out together are answered (and seen) in turn
 
 
 async def _stall(host: str, port: int, data: bytes, until: float, refill: bool, ends: list[tuple[str, float]]) -> None:
@@ -69,6 +73,7 @@ async def _stall(host: str, port: int, data: bytes, until: float, refill: bool, 
 
 def stall_process(url: str, kind: str, count: int, seconds: float, refill: bool, ready: Any, out: Connection) -> None:
     """Keep `count` connections stalled for `seconds`; send back how each ended."""
+    os.nice(10)
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (max(soft, min(hard, count + 1024)), hard))
     address = urlsplit(url)
@@ -142,53 +147,69 @@ def ended_at_the_timeout(ends: list[tuple[str, float]], timeout: float) -> bool:
     )
 
 
-def entry_open_files(server_pid: int) -> int | None:
-    """The open-file limit of the entry service's worker (it holds every client connection)."""
+def entry_worker(server_pid: int) -> psutil.Process:
+    """The entry service's worker process: it holds every client connection."""
     for process in psutil.Process(server_pid).children(recursive=True):
         cmd = process.cmdline()
         if "--service-name" in cmd and cmd[cmd.index("--service-name") + 1] == "wine_quality":
-            return int(process.rlimit(psutil.RLIMIT_NOFILE)[0])
-    return None
+            return process
+    raise RuntimeError("no entry worker under the server")
 
 
-def phase(url: str, kind: str, args: argparse.Namespace) -> tuple[list[tuple[int, float]], list[tuple[str, float]]]:
-    """The clients' results and the stalled connections' ends while `kind` stalls."""
+def cost(entry: psutil.Process, cpu_before: float, seconds: float) -> dict[str, float]:
+    """The entry worker's CPU share since `cpu_before` over `seconds`, and its memory now."""
+    times = entry.cpu_times()
+    return {
+        "entry_cpu_share": round((times.user + times.system - cpu_before) / seconds, 2),
+        "entry_rss_mib": round(entry.memory_info().rss / 2**20, 1),
+    }
+
+
+def phase(
+    url: str, kind: str, args: argparse.Namespace, entry: psutil.Process
+) -> tuple[dict[str, Any], list[tuple[str, float]]]:
+    """The clients' figures (and the entry's cost) and the stalled connections' ends while `kind` stalls."""
     context = multiprocessing.get_context("spawn")
     ready, (receiving, sending) = context.Event(), context.Pipe(duplex=False)
     process = context.Process(
-        target=stall_process, args=(url, kind, args.stalled, args.seconds, not args.no_refill, ready, sending)
+        target=stall_process, args=(url, kind, args.stalled, args.seconds, args.refill, ready, sending)
     )
     process.start()
     if not ready.wait(60):
         raise RuntimeError(f"the {kind} stalls did not start")
-    loaded = asyncio.run(clients(url, args.seconds - min(2.0, args.seconds / 10), args.clients))
+    seconds, cpu = args.seconds - min(2.0, args.seconds / 10), sum(entry.cpu_times()[:2])
+    figures = latency(asyncio.run(clients(url, seconds, args.clients)))
+    figures.update(cost(entry, cpu, seconds))
     ends: list[tuple[str, float]] = receiving.recv()
     process.join()
-    return loaded, ends
+    return figures, ends
 
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--stalled", type=int, default=2000, help="connections stalled at once")
-    p.add_argument("--seconds", type=float, default=60.0, help="length of each stalled phase")
-    p.add_argument("--baseline-seconds", type=float, default=20.0, help="length of the unloaded measurement")
+    p.add_argument("--seconds", type=float, default=60.0, help="length of the unloaded measurement and of each phase")
     p.add_argument("--clients", type=int, default=8, help="ordinary clients sending /predict")
-    p.add_argument("--no-refill", action="store_true", help="open the stalled connections once, not again as they end")
+    p.add_argument("--refill", action="store_true", help="open each stalled connection again as soon as it ends")
     args = p.parse_args()
     timeout = get_settings().read_timeout_s
     server = start_server(env={"WINE_ACCESS_LOG": "false"})
     try:
+        entry = entry_worker(server.process.pid)
         asyncio.run(clients(server.url, 3, args.clients))  # warm up
-        unloaded = latency(asyncio.run(clients(server.url, args.baseline_seconds, args.clients)))
+        cpu = sum(entry.cpu_times()[:2])
+        unloaded = latency(asyncio.run(clients(server.url, args.seconds, args.clients)))
+        unloaded.update(cost(entry, cpu, args.seconds))
         report: dict[str, Any] = {
             "read_timeout_s": timeout,
-            "entry_worker_open_files_limit": entry_open_files(server.process.pid),
+            "stalled_at_once": args.stalled,
+            "refill": args.refill,
+            "entry_worker_open_files_limit": entry.rlimit(psutil.RLIMIT_NOFILE)[0],
             "unloaded": unloaded,
         }
         bar = {"every ordinary request 200": True, "p99 within twice unloaded": True, "stalls end at the timeout": True}
         for kind in STALLS:
-            loaded, ends = phase(server.url, kind, args)
-            figures = latency(loaded)
+            figures, ends = phase(server.url, kind, args, entry)
             figures["p99_vs_unloaded"] = round(figures["p99_ms"] / unloaded["p99_ms"], 2)
             report[f"stalled mid-{kind}"] = {"ordinary": figures, "stalled": endings(ends)}
             bar["every ordinary request 200"] &= set(figures["statuses"]) == {200}
