@@ -4,9 +4,9 @@ Written as the report upstream would get (uvicorn 0.55.0, both its `httptools` a
 
 1. Nothing times out a request that stops arriving. `timeout_keep_alive` runs only between requests, and
    `data_received` cancels it, so a client that sends part of a request's headers, or its headers and part of its
-   body, then stalls, holds its connection and its request for as long as it likes (the timeouts listed in issue
-   #157 were never added). Headers that never complete never reach the app, so no ASGI middleware can answer them.
-   Reproduce:
+   body, then stalls, holds its connection and its request for as long as it likes (issue #157 proposed a request
+   start and a request complete timeout; 0.55.0 has neither). Headers that never complete never reach the app, so no
+   ASGI middleware can answer them. Reproduce:
 
        uvicorn app:app --timeout-keep-alive 1 &
        python -c "import socket, time; s = socket.create_connection(('127.0.0.1', 8000));
