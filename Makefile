@@ -17,7 +17,7 @@ STAMP  := $(VENV)/.installed-$(shell cksum < pyproject.toml | cut -d' ' -f1)
 
 .DEFAULT_GOAL := help
 .PHONY: help install models train serve test test-unit test-e2e lint load-test bench bench-peers evaluate bento image \
-	image-save k8s k8s-measure replicas replicas-down fuzz soak clean
+	image-save k8s k8s-measure replicas replicas-down fuzz soak stall clean
 
 help: ## List the targets
 	@grep -hE '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
@@ -104,3 +104,6 @@ fuzz: models ## A longer schemathesis campaign (all checks) against a real serve
 
 soak: models ## Ten minutes at ~70 % of measured capacity, mixed load: failures, RSS growth, p99 (not in CI)
 	$(BIN)/python -m load_tests.soak $(SOAK_ARGS)
+
+stall: models ## 2,000 connections stall mid-body, then mid-headers (60 s each) beside 8 clients: 408s, p99 (~3 min)
+	$(BIN)/python -m load_tests.stall $(STALL_ARGS)

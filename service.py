@@ -11,7 +11,7 @@ from typing import cast
 
 import bentoml
 
-from wine_quality import bentoml_fixes, one_write
+from wine_quality import bentoml_fixes, http_protocol
 from wine_quality.dataplane import DataPlane, Origin
 from wine_quality.drain import refuse_new_connections_on_sigterm
 from wine_quality.guard import Guard
@@ -33,9 +33,9 @@ from wine_quality.settings import get_settings
 from wine_quality.store import ModelStoreError
 from wine_quality.ui import ui_app
 
-bentoml_fixes.apply()
-one_write.apply()
 SETTINGS = get_settings()
+bentoml_fixes.apply()
+http_protocol.apply(SETTINGS.requests.read_timeout_s)  # read timeouts, one write per response
 try:  # the model services name their pinned versions: a missing pin or model stops the server here, in one line
     from wine_quality.model_service import ClassifierModel, SklearnModel, TorchModel
 except ModelStoreError as exc:

@@ -7,8 +7,12 @@ OpenTelemetry span: at 1,500 requests/s that is about a million live objects, an
 walks them all. Measured on this service: full collections of 70-420 ms, a p99 of 250-480 ms at 32 clients and 150
 ms even at one client; with the timer cancelled, full collections take under 1 ms and p99 fell to about 25 ms.
 
+The same middleware also waits out the whole timeout when the app returns without answering (its client gone, or
+timed out by the server's read timeout with 408): the request's task stays for 30 s, and a SIGTERM's drain waits
+for it. 2,000 uploads that stall again as soon as each is answered 408 (every 10 s) would keep 6,000 such tasks.
+
 The fix: the middleware's `__call__` behaves the same (504 when no response has started within the timeout) and
-cancels its timer as soon as the response starts.
+cancels its timer as soon as the response starts or the app returns.
 
 2. No respawn in containers. `bentoml.serving.create_watcher` turns circus' respawn off when BENTOML_CONTAINERIZED is
 set (it is, in every image BentoML builds): a model worker killed by the OOM killer or a crash in a native library
@@ -61,7 +65,12 @@ async def _call(self: Any, scope: dict[str, Any], receive: Any, send: Any) -> No
             started.set_result(None)
         await send(message)
 
+    def returned(_: asyncio.Future[None]) -> None:  # without answering, maybe: no reason to wait any longer
+        if not started.done():
+            started.set_result(None)
+
     handling = asyncio.ensure_future(self.app(scope, receive, send_and_mark))
+    handling.add_done_callback(returned)
     try:
         await started
     except TimeoutError:

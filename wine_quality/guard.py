@@ -7,11 +7,12 @@
 - JSON only where JSON is read: a POST to one of BentoML's JSON APIs with another Content-Type gets 415 (BentoML
   would try to read a multipart body as form fields and fail with 500). A body with no Content-Type is read as JSON.
 - Load shedding (WINE_MAX_CONCURRENT_WORK, WINE_SHED_AFTER_MS): POST requests hold units of work while they run,
-  one per request plus one per 32 KiB of body (a 1,000-row batch weighs about eleven single wines). Work over the
-  limit is a queue; a queue that has stood for WINE_SHED_AFTER_MS is overload, not a burst, and from then until it
-  has drained back to the limit, new requests get 503 with Retry-After at once instead of queueing until they time
-  out. A burst (a client's catch-up, a pause of the machine) is absorbed up to four times the limit, beyond which
-  requests are shed at once.
+  one per request plus one per 32 KiB of body (a 1,000-row batch weighs about eleven single wines), from the moment
+  their body has arrived: a body still on the wire costs only its connection, until it arrives or the server's read
+  timeout answers it 408 (wine_quality/http_protocol.py). Work over the limit is a queue; a queue that has stood for
+  WINE_SHED_AFTER_MS is overload, not a burst, and from then until it has drained back to the limit, new requests get
+  503 with Retry-After at once instead of queueing until they time out. A burst (a client's catch-up, a pause of the
+  machine) is absorbed up to four times the limit, beyond which requests are shed at once.
 """
 
 from __future__ import annotations
@@ -107,13 +108,15 @@ class Guard:
         if length is not None and length > self.max_body_bytes:
             await _answer(send, 413, self._too_large(length))
             return
-        if length is None:  # chunked: read it here, up to the limit, and hand it on
+        try:  # the whole body first, up to the limit: a request is work once it has arrived
             body = await self._read_limited(receive)
-            if body is None:
-                await _answer(send, 413, self._too_large(None))
-                return
-            length, receive = len(body), _replay(body, receive)
-        weight = min(self.max_work, 1 + length // BODY_UNIT)
+        except _Disconnected:  # gone, or timed out by the server (which answered it): nothing to answer
+            return
+        if body is None:
+            await _answer(send, 413, self._too_large(None))
+            return
+        receive = replay(body, receive)
+        weight = min(self.max_work, 1 + len(body) // BODY_UNIT)
         if self._overloaded(weight):
             retry = {"Retry-After": "1"}
             await _answer(send, 503, f"at capacity ({self.work} units of work in progress): retry in 1 s", retry)
@@ -144,11 +147,12 @@ class Guard:
         return f"request body of {size} is over the limit of {self.max_body_bytes} bytes (WINE_MAX_BODY_BYTES)"
 
     async def _read_limited(self, receive: Receive) -> bytes | None:
+        """The body, or None once it passes the limit; raises _Disconnected if the connection ends first."""
         chunks, size = [], 0
         while True:
             message = await receive()
             if message["type"] != "http.request":
-                break
+                raise _Disconnected
             chunk = message.get("body", b"")
             size += len(chunk)
             if size > self.max_body_bytes:
@@ -159,6 +163,10 @@ class Guard:
         return b"".join(chunks)
 
 
+class _Disconnected(Exception):
+    """The connection ended before the request's body had arrived."""
+
+
 def _is_json(scope: Scope) -> bool:
     value = next((v for k, v in scope["headers"] if k == b"content-type"), None)
     if value is None:
@@ -167,8 +175,9 @@ def _is_json(scope: Scope) -> bool:
     return media == b"application/json" or (media.startswith(b"application/") and media.endswith(b"+json"))
 
 
-def _replay(body: bytes, then: Receive) -> Receive:
-    """A receive that gives the body read ahead, then whatever the connection says next (a disconnect)."""
+def replay(body: bytes, then: Receive, more_body: bool = False) -> Receive:
+    """A receive that gives the body read ahead (and whether more follows), then whatever the connection says next
+    (more body, or a disconnect)."""
     sent = False
 
     async def receive() -> Message:
@@ -176,6 +185,6 @@ def _replay(body: bytes, then: Receive) -> Receive:
         if sent:
             return await then()
         sent = True
-        return {"type": "http.request", "body": body, "more_body": False}
+        return {"type": "http.request", "body": body, "more_body": more_body}
 
     return receive

@@ -1,9 +1,9 @@
 """The OpenAPI document as the service really answers: BentoML's /docs.json, with its error responses corrected.
 
 BentoML 1.4 declares every 400 as `{"error": str, "detail": str}`, but sends pydantic's error list in `detail`; it
-leaves the request bodies it requires optional; and it cannot know the answers of our front door (401, 413, 415, 503)
-or of its own timeout (504). `OpenAPIDocument` rewrites the document on its way out, so that a client generated from
-it sends what the service takes and reads every answer it gives.
+leaves the request bodies it requires optional; and it cannot know the answers of our front door (401, 413, 415, 503),
+of the server's read timeout (408) or of its own request timeout (504). `OpenAPIDocument` rewrites the document on its
+way out, so that a client generated from it sends what the service takes and reads every answer it gives.
 """
 
 from __future__ import annotations
@@ -50,6 +50,7 @@ def _response(description: str, headers: dict[str, Any] | None = None) -> dict[s
 
 UNAUTHORISED = _response("WINE_API_KEY is set and the request lacks `Authorization: Bearer <key>`")
 TOO_LARGE = _response("the request body is over WINE_MAX_BODY_BYTES")
+STALLED = _response("the request's headers, or the next part of its body, did not arrive within WINE_READ_TIMEOUT_S")
 RETRY_AFTER = {"Retry-After": {"description": "seconds to wait", "schema": {"type": "integer"}}}
 AT_CAPACITY = _response(
     "the service is overloaded (WINE_MAX_CONCURRENT_WORK, WINE_SHED_AFTER_MS): retry later", RETRY_AFTER
@@ -108,6 +109,7 @@ def truthful(
                 if api_key_required:
                     operation["security"] = [{"bearer": []}]
             if method == "post":
+                responses["408"] = STALLED
                 responses["413"] = TOO_LARGE
                 responses["503"] = AT_CAPACITY
             if method == "post" and path in json_routes:

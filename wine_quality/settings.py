@@ -90,6 +90,11 @@ class RequestSettings(BaseSettings):
     shed_after_ms: int = Field(
         500, ge=0, description="how long work may stand over max_concurrent_work (a burst) before requests get 503"
     )
+    # HAProxy's usual `timeout http-request`. Keep it under the request timeout: a body stalled longer than that is
+    # answered 504 by BentoML's request timeout before it can get 408.
+    read_timeout_s: float = Field(
+        10.0, gt=0, description="a request's headers, or a pause in its body, longer than this: 408, connection closed"
+    )
     api_key: SecretStr | None = Field(
         None, description="when set, every route but probes, documents and the page needs `Authorization: Bearer`"
     )

@@ -221,3 +221,50 @@ def test_a_large_body_weighs_more_than_a_small_one() -> None:
         return heavy, in_use, light.result()[0]
 
     assert asyncio.run(run()) == (503, 2, 200)
+
+
+def test_a_request_holds_no_work_until_its_body_has_arrived() -> None:
+    """A body still on the wire is not work: the request counts once the last of its body is in. A client gone (or
+    timed out by the server) before then holds nothing, reaches no route and is sent nothing."""
+    app = App()
+    app.hold = True
+    g = guard(app)
+    scope = {"type": "http", "method": "POST", "path": "/predict", "headers": [(b"content-length", b"2")]}
+    sent: list[Any] = []
+
+    async def send(message: Any) -> None:
+        sent.append(message)
+
+    def client(then: str) -> tuple[asyncio.Event, Any]:
+        rest = asyncio.Event()
+        messages: list[dict[str, Any]] = [
+            {"type": "http.request", "body": b"{", "more_body": True},
+            {"type": "http.request", "body": b"}", "more_body": False}
+            if then == "rest"
+            else {"type": "http.disconnect"},
+        ]
+
+        async def receive() -> dict[str, Any]:
+            if len(messages) == 1:
+                await rest.wait()
+            return messages.pop(0) if messages else {"type": "http.disconnect"}
+
+        return rest, receive
+
+    async def run() -> tuple[int, int, int, int]:
+        rest, receive = client("rest")
+        task = asyncio.create_task(g(scope, receive, send))
+        await asyncio.sleep(0.01)
+        on_the_wire = g.work
+        rest.set()
+        await asyncio.sleep(0.01)
+        arrived = g.work
+        app.release.set()
+        await task
+        gone, receive = client("gone")
+        gone.set()
+        await g(scope, receive, send)
+        return on_the_wire, arrived, g.work, len(sent)
+
+    assert asyncio.run(run()) == (0, 1, 0, 2)  # the two messages are the first request's answer
+    assert app.bodies == [b"{}"]
