@@ -1,10 +1,11 @@
-"""The docs: the site builds strictly, its figures and settings come from the project's files."""
+"""The docs: the site builds strictly, its figures and settings come from the project's files, the README links hold."""
 
 from __future__ import annotations
 
 import importlib.util
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -113,3 +114,11 @@ def test_the_settings_defaults_are_the_models() -> None:
     assert docs["runtime"].type == "onnx or native"
     assert docs["max_body_bytes"].default == str(8 * 2**20)
 
+
+def test_the_readme_is_short_and_its_links_resolve() -> None:
+    """The README stays a front door (200 lines at most), and every relative link in it names a file that exists."""
+    readme = (ROOT / "README.md").read_text()
+    assert len(readme.splitlines()) <= 200
+    targets = re.findall(r"\]\(([^)#]+)(?:#[^)]*)?\)", readme)
+    missing = [t for t in targets if "://" not in t and not (ROOT / t).exists()]
+    assert not missing
