@@ -17,7 +17,7 @@ STAMP  := $(VENV)/.installed-$(shell cksum < pyproject.toml | cut -d' ' -f1)
 
 .DEFAULT_GOAL := help
 .PHONY: help install models train serve test test-unit test-e2e lint load-test bench bench-peers evaluate bento image \
-	image-save k8s k8s-measure replicas replicas-down fuzz soak stall clean
+	image-save k8s k8s-measure replicas replicas-down fuzz soak stall docs clean
 
 help: ## List the targets
 	@grep -hE '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
@@ -25,7 +25,7 @@ help: ## List the targets
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e ".[dev,tracking]"
+	$(BIN)/python -m pip install --quiet -e ".[dev,tracking,docs]"
 	rm -f $(VENV)/.installed-* && touch $@
 
 install: $(STAMP) ## Create .venv and install the pinned dependencies
@@ -94,6 +94,9 @@ bench: models bench-peers ## Ours, its variants, the seed and MLServer in one ru
 
 bench-peers: install ## MLServer 1.7.1 in its own venv, .venv-peers/mlserver (make bench does this when missing)
 	$(BIN)/python -m benchmarks.peers
+
+docs: install ## Build the docs site (mkdocs, strict: a broken link fails) into build/site
+	NO_MKDOCS_2_WARNING=1 $(BIN)/python -m mkdocs build --strict --site-dir build/site
 
 clean: ## Remove caches and reports (not the venv or the model store)
 	rm -rf .pytest_cache results build *.egg-info

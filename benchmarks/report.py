@@ -179,12 +179,17 @@ def _tables(results: dict[str, Any]) -> list[str]:
     return lines
 
 
+def render(results: dict[str, Any], chart_name: str, raw_name: str) -> str:
+    """The markdown report of one run's results (BENCHMARKS.md; the docs site renders it from BENCHMARKS.json)."""
+    lines = _header(results, raw_name) + _goals(results) + _ratios(results)
+    lines += ["", f"![requests/s and p50/p99 per target]({chart_name})", "", "## Every run"] + _tables(results)
+    return "\n".join(lines) + "\n"
+
+
 def write_report(results: dict[str, Any], out: Path) -> None:
     """Write the markdown report, its chart and the raw results."""
     png, raw = out.with_suffix(".png"), out.with_suffix(".json")
     out.parent.mkdir(parents=True, exist_ok=True)
     raw.write_text(json.dumps(results, indent=1) + "\n")
     chart(results, png)
-    lines = _header(results, raw.name) + _goals(results) + _ratios(results)
-    lines += ["", f"![requests/s and p50/p99 per target]({png.name})", "", "## Every run"] + _tables(results)
-    out.write_text("\n".join(lines) + "\n")
+    out.write_text(render(results, png.name, raw.name))

@@ -6,7 +6,7 @@ Runs the image as deploy/k8s's pod (deploy/pod.py) without its limits, samples `
 cgroup: every process of the replica) every half second, first idle, then while the project's locust load
 (load_tests, MixedUser: single predictions on both models and 100-wine batches) runs against it, then during
 /predict_batch calls of the largest size the ConfigMap allows on each model. Prints the figures and the requests
-and limits they give (rules in `suggest`), as JSON; copy them into deploy/k8s/base/deployment.yaml and README.md.
+and limits they give (rules in `suggest`), as JSON; copy them into deploy/k8s/base/deployment.yaml.
 Run it on a quiet machine: the CPU under load is what the load reached, and locust shares the machine's cores.
 """
 
