@@ -26,6 +26,23 @@ CLASSIFIER_TAG = "wine_quality_classifier:c1"
 _numbers = numbers()
 
 
+def _request(
+    rng: np.random.Generator, n: int, route: str, tag: str, kind: str, ids: list[str] | None = None
+) -> dict[str, Any]:
+    """What every batch of a JSON request holds: ids, route, model and the measurements."""
+    features = rng.uniform(0.1, 20, (n, 11))
+    ids = ids if ids is not None else new_ids(n)
+    return {
+        "ids": ids,
+        "route": route,
+        "protocol": "json",
+        "model_tag": tag,
+        "runtime": "onnx",
+        "kind": kind,
+        "features": features,
+    }
+
+
 def regression_batch(
     rng: np.random.Generator,
     n: int,
@@ -37,13 +54,7 @@ def regression_batch(
     """n graded wines with intervals, some flagged outside the training range."""
     grades = rng.uniform(3, 8, n)
     return CaptureBatch(
-        ids=ids if ids is not None else new_ids(n),
-        route="/predict_batch",
-        protocol="json",
-        model_tag=tag,
-        runtime="onnx",
-        kind="sklearn",
-        features=rng.uniform(0.1, 20, (n, 11)),
+        **_request(rng, n, "/predict_batch", tag, "sklearn", ids),
         wine_types=wine_types,
         request_id=request_id,
         grades=grades,
@@ -57,13 +68,7 @@ def regression_batch(
 def classifier_batch(rng: np.random.Generator, n: int, tag: str = CLASSIFIER_TAG) -> CaptureBatch:
     """n classified wines: a probability per grade, no grade and no interval."""
     return CaptureBatch(
-        ids=new_ids(n),
-        route="/classify_batch",
-        protocol="json",
-        model_tag=tag,
-        runtime="onnx",
-        kind="classifier",
-        features=rng.uniform(0.1, 20, (n, 11)),
+        **_request(rng, n, "/classify_batch", tag, "classifier"),
         wine_types="white",
         probabilities=rng.dirichlet(np.ones(len(GRADE_LABELS)), n),
         grade_labels=GRADE_LABELS,

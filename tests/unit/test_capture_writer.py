@@ -189,12 +189,14 @@ def test_labelled_wines_come_back_as_training_data(database_url: str) -> None:
 def test_recording_costs_the_caller_little(database_url: str) -> None:
     """1,000 single wines recorded one by one (the request path), then flushed: the costs are printed, not asserted."""
     rng = np.random.default_rng(8)
-    batches = [regression_batch(rng, 1) for _ in range(1000)]
+    rounds = [[regression_batch(rng, 1) for _ in range(1000)] for _ in range(5)]
+    costs = []
     with Capture(settings(database_url)) as capture:
-        started = time.perf_counter()
-        for batch in batches:
-            capture.record(batch)
-        per_record = (time.perf_counter() - started) / len(batches)
+        for batches in rounds:  # five rounds: the least and the median say more than one on a shared machine
+            started = time.perf_counter()
+            for batch in batches:
+                capture.record(batch)
+            costs.append((time.perf_counter() - started) / len(batches) * 1e6)
         capture.flush()
         many = [regression_batch(rng, 100) for _ in range(200)] + [classifier_batch(rng, 100) for _ in range(50)]
         for batch in many:
@@ -203,7 +205,6 @@ def test_recording_costs_the_caller_little(database_url: str) -> None:
         written = capture.flush()
         rate = written / (time.perf_counter() - started)
     backend = database_url.split(":")[0]
-    print(
-        f"\n{backend}: record() {per_record * 1e6:.1f} us per single wine; flush {written} rows at {rate:,.0f} rows/s"
-    )
+    least, median = min(costs), sorted(costs)[2]
+    print(f"\n{backend}: record() {least:.1f} us (median {median:.1f}) per single wine; flush {rate:,.0f} rows/s")
     assert written == 25_000

@@ -8,7 +8,7 @@ import sys
 
 from alembic import command
 
-from wine_quality.capture.migrate import alembic_config, upgrade
+from wine_quality.capture.migrate import alembic_config, head, upgrade
 from wine_quality.capture.settings import ENVIRONMENT, CaptureSettings, sqlalchemy_url
 from wine_quality.capture.tables import make_engine
 
@@ -33,7 +33,10 @@ def main(argv: list[str] | None = None) -> int:
             config = alembic_config()
             with engine.begin() as connection:
                 config.attributes["connection"] = connection
-                command.revision(config, message=args.message, autogenerate=args.autogenerate)
+                # numbered in sequence, in files named r<number>_<slug>.py: a module name mypy and ruff accept
+                number = f"{int(head()) + 1:04d}"
+                config.set_main_option("file_template", "r%%(rev)s_%%(slug)s")
+                command.revision(config, message=args.message, autogenerate=args.autogenerate, rev_id=number)
     finally:
         engine.dispose()
     return 0
