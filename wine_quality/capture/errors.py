@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
+
 
 class CaptureError(Exception):
     """Base of every capture error."""
@@ -36,3 +39,10 @@ class UnknownPredictions(FeedbackRejected):
 
 class ConflictingFeedback(FeedbackRejected):
     """Every id is known, but some already have another true grade (HTTP 409)."""
+
+
+def transient(exc: BaseException) -> bool:
+    """Whether a database error may pass by itself (server away, locked, pool exhausted): then rows are kept."""
+    return isinstance(exc, OperationalError | InterfaceError | PoolTimeout) or (
+        isinstance(exc, DBAPIError) and exc.connection_invalidated
+    )

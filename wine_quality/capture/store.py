@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 from sqlalchemy.exc import DBAPIError
 
 from wine_quality.capture.batch import CaptureBatch
-from wine_quality.capture.errors import CaptureUnavailable, UnknownPredictions
+from wine_quality.capture.errors import CaptureUnavailable, UnknownPredictions, transient
 from wine_quality.capture.feedback import StoredFeedback, checked, store
 from wine_quality.capture.ids import id_time
 from wine_quality.capture.labelled import labelled_wines
@@ -19,7 +19,7 @@ from wine_quality.capture.live import LiveAccuracy, LiveCache, exposition
 from wine_quality.capture.migrate import upgrade
 from wine_quality.capture.settings import CaptureSettings
 from wine_quality.capture.tables import make_engine
-from wine_quality.capture.writer import Writer, transient
+from wine_quality.capture.writer import Writer
 
 if TYPE_CHECKING:
     import pandas as pd

@@ -13,47 +13,18 @@ import logging
 import threading
 import time
 from datetime import UTC, datetime, timedelta
-from functools import cache
-from typing import Any
 
 from sqlalchemy import Engine, delete, select
-from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
-from sqlalchemy.exc import TimeoutError as PoolTimeout
+from sqlalchemy.exc import DBAPIError
 
 from wine_quality.capture.batch import CaptureBatch, rows
-from wine_quality.capture.errors import CaptureUnavailable
+from wine_quality.capture.counters import dropped_rows, written_rows
+from wine_quality.capture.errors import CaptureUnavailable, transient
 from wine_quality.capture.settings import CaptureSettings
 from wine_quality.capture.tables import feedback, predictions, utc
 
 logger = logging.getLogger(__name__)
 RETENTION_EVERY_S = 3600.0  # how often old rows are deleted; after a failed try, a minute
-DROP_REASONS = ("overflow", "rejected", "shutdown")
-
-
-@cache
-def dropped_rows() -> Any:
-    """wine_capture_dropped_rows_total{reason}: made once per process (in the worker, for multiprocess files)."""
-    from prometheus_client import Counter
-
-    counter = Counter("wine_capture_dropped_rows", "Captured wines that were never written, by reason", ["reason"])
-    for reason in DROP_REASONS:  # every series exists from the start, so that rate() and alerts see a zero
-        counter.labels(reason)
-    return counter
-
-
-@cache
-def written_rows() -> Any:
-    """wine_capture_written_rows_total: how many captured wines reached the database."""
-    from prometheus_client import Counter
-
-    return Counter("wine_capture_written_rows", "Captured wines written to the capture database")
-
-
-def transient(exc: BaseException) -> bool:
-    """Whether a database error may pass by itself (server away, locked, pool exhausted): then rows are kept."""
-    return isinstance(exc, OperationalError | InterfaceError | PoolTimeout) or (
-        isinstance(exc, DBAPIError) and exc.connection_invalidated
-    )
 
 
 class Writer:
