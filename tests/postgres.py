@@ -21,6 +21,7 @@ import pytest
 PACKAGES = ("postgresql",)
 USER = "postgres"  # initdb refuses root: as root, the server runs as the user Debian's package creates
 DATABASE = "capture_test"
+PREFIX, OWNER = "wine-postgres-", "owner"  # the temporary folder, and the file in it naming the test process
 
 
 class PostgresUnavailable(Exception):
@@ -51,12 +52,24 @@ def free_port() -> int:
         return int(probe.getsockname()[1])
 
 
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
 class Postgres:
     """One temporary PostgreSQL cluster with one database, trusted connections from 127.0.0.1 only."""
 
     def __init__(self) -> None:
         self.bin = binaries()
-        self.folder = Path(tempfile.mkdtemp(prefix="wine-postgres-"))
+        self._remove_orphans()
+        self.folder = Path(tempfile.mkdtemp(prefix=PREFIX))
+        (self.folder / OWNER).write_text(str(os.getpid()))
         self.data, self.port = self.folder / "data", free_port()
         self.as_root = os.geteuid() == 0
         if self.as_root:
@@ -94,6 +107,15 @@ class Postgres:
     @property
     def running(self) -> bool:
         return (self.data / "postmaster.pid").exists()
+
+    def _remove_orphans(self) -> None:
+        """Servers of test runs that were killed before their clean-up (a timeout's SIGTERM, SIGKILL): removed."""
+        for owner in Path(tempfile.gettempdir()).glob(f"{PREFIX}*/{OWNER}"):
+            if owner.read_text().strip().isdigit() and not _alive(int(owner.read_text())):
+                orphan = object.__new__(Postgres)
+                orphan.bin, orphan.folder, orphan.data = self.bin, owner.parent, owner.parent / "data"
+                orphan.as_root = os.geteuid() == 0
+                orphan.remove()
 
     def remove(self) -> None:
         """Stop the server if it runs and delete its folder."""
