@@ -4,6 +4,12 @@
 # (deploy/image.py passes --squash to podman); with a layered build it only hides the files.
 set -eu
 
+# SQLAlchemy's compiled extensions ship with their debug symbols (9 MB, 1 MB without): stripped while binutils,
+# from build-essential, is still here.
+if command -v strip >/dev/null 2>&1; then
+    find /app/.venv -path '*/site-packages/sqlalchemy/*.so' -exec strip --strip-unneeded {} +
+fi
+
 # Compilers, git and gnupg (BentoML's default apt step): every Python package here is a wheel.
 if command -v apt-get >/dev/null 2>&1; then
     # what only those pulled in goes too (apt would keep what an installed package merely recommends or suggests)

@@ -1,0 +1,1 @@
+"""The migration scripts, oldest first (`python -m wine_quality.capture revision -m ...` adds one)."""
