@@ -27,6 +27,7 @@ from wine_quality.payloads import (
     Prediction,
 )
 from wine_quality.pins import pinned_tag
+from wine_quality.request_ids import RequestIds
 from wine_quality.schema import Wine
 from wine_quality.served import served_models
 from wine_quality.settings import get_settings
@@ -81,6 +82,11 @@ class WineQuality:
         refuse_new_connections_on_sigterm()  # then uvicorn answers what it accepted, and exits
         gc.freeze()  # what start-up made stays out of every later garbage collection
 
+    @bentoml.on_shutdown
+    def close(self) -> None:
+        """After the last answer: write what capture still holds, so that every answered wine is in the database."""
+        self.plane.close()
+
     async def __is_ready__(self) -> bool:
         """/readyz: 503 while a model service is down (crashed, restarting), 200 once all answer."""
         return await self.plane.ready()
@@ -118,7 +124,7 @@ class WineQuality:
 # The front door (API key, body limit, JSON only, load shedding), and an OpenAPI document that declares it all.
 # (`cast`: mypy does not apply class decorators, and @bentoml.service made a Service of the class.)
 SERVICE = cast("bentoml.Service[WineQuality]", WineQuality)
-JSON_ROUTES = frozenset(api.route for api in SERVICE.apis.values())
+JSON_ROUTES = frozenset({*(api.route for api in SERVICE.apis.values()), "/feedback"})
 SERVICE.add_asgi_middleware(
     Guard,
     api_key=SETTINGS.requests.api_key.get_secret_value() if SETTINGS.requests.api_key else None,
@@ -127,6 +133,7 @@ SERVICE.add_asgi_middleware(
     shed_after_s=SETTINGS.requests.shed_after_ms / 1000,
     json_routes=JSON_ROUTES,
 )
+SERVICE.add_asgi_middleware(RequestIds)
 SERVICE.add_asgi_middleware(
     OpenAPIDocument,
     api_key_required=SETTINGS.requests.api_key is not None,

@@ -16,9 +16,9 @@ from tests.postgres import Postgres
 from wine_quality.capture.batch import CaptureBatch
 from wine_quality.capture.counters import dropped_rows
 from wine_quality.capture.ids import new_ids
-from wine_quality.capture.settings import CaptureSettings
 from wine_quality.capture.store import Capture
 from wine_quality.capture.tables import predictions
+from wine_quality.settings import CaptureSettings
 
 GRADE_LABELS = ("3", "4", "5", "6", "7", "8")
 REGRESSOR_TAG = "wine_quality_sklearn:r1"

@@ -2,27 +2,33 @@
 
 The JSON routes, the Open Inference Protocol (V2), MLflow's scoring protocol, /monitoring and the page are thin
 adapters: each parses its own shape into rows, asks the data plane, and formats the answer. Every graded or
-classified wine passes here, so monitoring sees all traffic whatever route it came by, and readiness means one
-thing everywhere. It is the only caller of the model services.
+classified wine passes here, so each gets its id, is captured (wine_quality/capture) and monitored whatever route it
+came by, and readiness means one thing everywhere. It is the only caller of the model services.
 """
 
 from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import anyio
 import numpy as np
 
+from wine_quality.capture.batch import CaptureBatch
+from wine_quality.capture.ids import new_ids
 from wine_quality.card import good_probability
 from wine_quality.kinds import KINDS
 from wine_quality.model_calls import ModelClient
 from wine_quality.monitoring import Monitor, exposition
 from wine_quality.payloads import ModelsDescription
+from wine_quality.request_ids import request_id
 from wine_quality.served import ServedModel, served_models
 from wine_quality.settings import Settings
 from wine_quality.store import ModelStoreError
+
+if TYPE_CHECKING:  # imported where capture is on, in the entry only: SQLAlchemy is heavy
+    from wine_quality.capture.store import Capture
 
 
 @dataclass(frozen=True)
@@ -30,7 +36,7 @@ class Origin:
     """Where rows came from: the route and protocol that received them."""
 
     route: str
-    protocol: str  # json, v2, mlflow
+    protocol: str  # json, v2, mlflow, page
 
 
 @dataclass(frozen=True)
@@ -38,6 +44,7 @@ class Graded:
     """Grades for rows, with everything an answer needs, in any protocol."""
 
     served: ServedModel
+    ids: list[str]  # time-ordered, unique across processes and replicas: what feedback names
     rows: np.ndarray
     quality: np.ndarray
     low: np.ndarray
@@ -50,6 +57,7 @@ class Classified:
     """Probabilities for rows, with everything an answer needs."""
 
     served: ServedModel
+    ids: list[str]
     rows: np.ndarray
     grades: list[str]  # the column of each probability: the grades the classifier saw in training
     probabilities: np.ndarray  # [N, grades]
@@ -61,8 +69,14 @@ class Classified:
 class DataPlane:
     """Grades and classifies rows with the served models, through their model services."""
 
-    def __init__(self, served: dict[str, ServedModel], clients: dict[str, ModelClient], settings: Settings) -> None:
-        self.served, self.clients, self.settings = served, clients, settings
+    def __init__(
+        self,
+        served: dict[str, ServedModel],
+        clients: dict[str, ModelClient],
+        settings: Settings,
+        capture: Capture | None = None,
+    ) -> None:
+        self.served, self.clients, self.settings, self.capture = served, clients, settings, capture
         self.monitor = Monitor(served, settings.drift) if settings.drift.enabled else None
         (self.classifier,) = (kind for kind in served if KINDS[kind].task == "classification")
         found = served[self.classifier].card.classification
@@ -77,7 +91,17 @@ class DataPlane:
     def start(cls, services: dict[str, Any], settings: Settings) -> DataPlane:
         """The entry's data plane over its model services (BentoML's dependency proxies), with the pinned models."""
         clients = {kind: ModelClient(kind, proxy, settings) for kind, proxy in services.items()}
-        return cls(served_models(settings), clients, settings)
+        capture = None
+        if settings.capture.enabled:
+            from wine_quality.capture.store import Capture  # SQLAlchemy: the entry's alone
+
+            capture = Capture(settings.capture)
+        return cls(served_models(settings), clients, settings, capture)
+
+    def close(self) -> None:
+        """Write what capture holds (on shutdown: every answered wine reaches the database)."""
+        if self.capture is not None:
+            self.capture.close()
 
     async def ready(self) -> bool:
         """Whether every model service answers its readiness probe: /readyz, V2's and MLflow's health routes."""
@@ -91,7 +115,10 @@ class DataPlane:
         """Prometheus text of the entry's own gauges: readiness, and the drift of every entry worker's recent rows
         (computed in a thread: the event loop keeps answering)."""
         ready = await self.ready()
-        return await anyio.to_thread.run_sync(exposition, self.monitor, ready)
+        text = await anyio.to_thread.run_sync(exposition, self.monitor, ready)
+        if self.capture is not None:
+            text += await anyio.to_thread.run_sync(self.capture.exposition)
+        return text
 
     async def grade(self, kind: str, rows: np.ndarray, origin: Origin) -> Graded:
         """Grades, intervals and out-of-range flags for checked rows of the 11 features in schema order."""
@@ -101,7 +128,20 @@ class DataPlane:
         outside = served.outside_training_range(rows)
         if self.monitor is not None:
             self.monitor.observe(kind, rows, quality, outside)
-        return Graded(served, rows, quality, low, high, outside)
+        ids = new_ids(len(rows))
+        if self.capture is not None:
+            self.capture.record(
+                CaptureBatch(
+                    **self._provenance(ids, served, origin),
+                    features=rows,
+                    grades=quality,
+                    interval_low=low,
+                    interval_high=high,
+                    interval_coverage=served.coverage,
+                    outside=outside,
+                )
+            )
+        return Graded(served, ids, rows, quality, low, high, outside)
 
     async def classify(self, rows: np.ndarray, origin: Origin) -> Classified:
         """The probability of each grade, and of a good wine, for checked rows."""
@@ -112,4 +152,27 @@ class DataPlane:
         if self.monitor is not None:  # drift of the expected grade, as the classifier's reference holds
             self.monitor.observe(self.classifier, rows, probabilities @ self._classes, outside)
         good = good_probability(probabilities, self._classes, self._good_threshold)
-        return Classified(served, rows, self._grades, probabilities, good, self._good_threshold, outside)
+        ids = new_ids(len(rows))
+        if self.capture is not None:
+            self.capture.record(
+                CaptureBatch(
+                    **self._provenance(ids, served, origin),
+                    features=rows,
+                    probabilities=probabilities,
+                    grade_labels=self._grades,
+                    outside=outside,
+                )
+            )
+        return Classified(served, ids, rows, self._grades, probabilities, good, self._good_threshold, outside)
+
+    @staticmethod
+    def _provenance(ids: list[str], served: ServedModel, origin: Origin) -> dict[str, Any]:
+        return {
+            "ids": ids,
+            "route": origin.route,
+            "protocol": origin.protocol,
+            "request_id": request_id.get(),
+            "model_tag": served.tag,
+            "runtime": served.runtime,
+            "kind": served.kind,
+        }

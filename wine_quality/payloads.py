@@ -28,7 +28,10 @@ class Interval(TypedDict):
     coverage: Annotated[float, Field(description="nominal share of true grades inside [low, high]")]
 
 
-# what every answer names: the model version, and what ran it
+# what every answer names: the wine's id, the model version, and what ran it
+WineId = Annotated[
+    str, Field(description="the wine's id (time-ordered, unique): send it with the taster's grade to POST /feedback")
+]
 ModelTag = Annotated[str, Field(description="tag of the model version that answered")]
 RuntimeName = Annotated[
     str, Field(description="what predicted: onnx (ONNX Runtime) or native (the model's own library)")
@@ -38,6 +41,7 @@ RuntimeName = Annotated[
 class Prediction(BaseModel):
     """One predicted grade, the model version that made it, and what it had not seen in training."""
 
+    id: WineId
     quality: float = Field(description="predicted grade on the 0-10 scale")
     interval: Interval
     model: ModelTag
@@ -57,6 +61,7 @@ class Prediction(BaseModel):
 class RowPrediction(TypedDict):
     """One row's answer within a batch."""
 
+    id: WineId
     quality: float
     interval: Interval
     outside_training_range: list[str]
@@ -78,12 +83,16 @@ class BatchPrediction(BaseModel):
 def _rows(graded: Graded) -> list[RowPrediction]:
     # built from checked values: model_construct skips validating them a second time
     coverage = graded.served.coverage
-    answers = zip(
-        graded.quality.tolist(), graded.low.tolist(), graded.high.tolist(), graded.outside_training_range, strict=True
-    )
+    g = graded
+    answers = zip(g.ids, g.quality.tolist(), g.low.tolist(), g.high.tolist(), g.outside_training_range, strict=True)
     return [
-        {"quality": q, "interval": {"low": lo, "high": hi, "coverage": coverage}, "outside_training_range": o}
-        for q, lo, hi, o in answers
+        {
+            "id": i,
+            "quality": q,
+            "interval": {"low": lo, "high": hi, "coverage": coverage},
+            "outside_training_range": o,
+        }
+        for i, q, lo, hi, o in answers
     ]
 
 
@@ -208,6 +217,7 @@ GradeProbabilities = Annotated[
 class Classification(BaseModel):
     """One wine's probability of each grade the classifier saw in training, and of being good."""
 
+    id: WineId
     probabilities: GradeProbabilities
     good: float = Field(description="probability that the grade is good_threshold or above")
     good_threshold: int = Field(description="a good wine's lowest grade, as the model was trained")
@@ -230,6 +240,7 @@ class Classification(BaseModel):
 class RowClassification(TypedDict):
     """One row's probabilities within a batch."""
 
+    id: WineId
     probabilities: dict[str, float]
     good: float
     outside_training_range: list[str]
@@ -258,8 +269,8 @@ class BatchClassification(BaseModel):
 def _classifications(classified: Classified) -> list[RowClassification]:
     c = classified
     return [
-        {"probabilities": dict(zip(c.grades, p, strict=True)), "good": g, "outside_training_range": o}
-        for p, g, o in zip(c.probabilities.tolist(), c.good.tolist(), c.outside_training_range, strict=True)
+        {"id": i, "probabilities": dict(zip(c.grades, p, strict=True)), "good": g, "outside_training_range": o}
+        for i, p, g, o in zip(c.ids, c.probabilities.tolist(), c.good.tolist(), c.outside_training_range, strict=True)
     ]
 
 

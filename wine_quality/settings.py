@@ -12,11 +12,12 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 PIN_FILE = "model-pins.json"
+SQLITE_FILE = "capture.db"
 # Seconds a stopping server gives the model services beyond the request timeout, so that they answer the last calls
 # of the entry's accepted requests.
 DRAIN_MARGIN_S = 5.0
@@ -139,6 +140,72 @@ class DriftSettings(BaseSettings):
     monitor_log: bool = Field(False, description="also log every graded row with bentoml.monitor (files)")
 
 
+class CaptureSettings(BaseSettings):
+    """Payload capture and feedback: where graded wines are kept, how often they are written, for how long."""
+
+    model_config = _GROUP
+
+    enabled: bool = Field(
+        True, validation_alias="WINE_CAPTURE", description="keep every graded wine and accept feedback"
+    )
+    url: str | None = Field(
+        None,
+        validation_alias="WINE_CAPTURE_URL",
+        description="database URL, e.g. postgresql://user@host/db; default: a SQLite file in WINE_CAPTURE_DIR",
+    )
+    directory: Path = Field(
+        PROJECT_ROOT / "var",
+        validation_alias="WINE_CAPTURE_DIR",
+        description="folder of the default SQLite file (capture.db), made if missing",
+    )
+    flush_interval_s: float = Field(
+        1.0, gt=0, le=3600, validation_alias="WINE_CAPTURE_FLUSH_INTERVAL_S", description="seconds between two writes"
+    )
+    buffer_rows: int = Field(
+        100_000,
+        ge=1,
+        validation_alias="WINE_CAPTURE_BUFFER_ROWS",
+        description="most rows kept in memory while the database is slow or away; more are dropped, and counted",
+    )
+    retention_days: float | None = Field(
+        365,
+        gt=0,
+        validation_alias="WINE_CAPTURE_RETENTION_DAYS",
+        description="older wines and their feedback are deleted (none, off or never: kept for ever)",
+    )
+    live_window: int = Field(
+        500,
+        ge=1,
+        validation_alias="WINE_LIVE_WINDOW",
+        description="live accuracy is measured over this many labelled wines",
+    )
+
+    @field_validator("retention_days", mode="before")
+    @classmethod
+    def _forever(cls, value: Any) -> Any:
+        return None if isinstance(value, str) and value.strip().lower() in ("none", "off", "never") else value
+
+    @field_validator("url", mode="before")
+    @classmethod
+    def _blank_url(cls, value: Any) -> Any:
+        return None if isinstance(value, str) and not value.strip() else value
+
+    def database_url(self) -> str:
+        """The SQLAlchemy URL: PostgreSQL URLs get the psycopg driver; no URL is the SQLite file (folder made)."""
+        if self.url is None:
+            self.directory.mkdir(parents=True, exist_ok=True)
+            return f"sqlite:///{self.directory.resolve() / SQLITE_FILE}"
+        return sqlalchemy_url(self.url)
+
+
+def sqlalchemy_url(url: str) -> str:
+    """postgresql://... and postgres://... as SQLAlchemy's psycopg URL (the driver installed); any other as it is."""
+    for scheme in ("postgresql://", "postgres://"):
+        if url.startswith(scheme):
+            return "postgresql+psycopg://" + url[len(scheme) :]
+    return url
+
+
 class TrainingSettings(BaseSettings):
     """Training's own settings."""
 
@@ -159,6 +226,7 @@ class Settings(BaseModel):
     requests: RequestSettings = Field(default_factory=RequestSettings)
     server: ServerSettings = Field(default_factory=ServerSettings)
     drift: DriftSettings = Field(default_factory=DriftSettings)
+    capture: CaptureSettings = Field(default_factory=CaptureSettings)
     training: TrainingSettings = Field(default_factory=TrainingSettings)
 
 

@@ -18,7 +18,7 @@ from wine_quality.schema import EXAMPLE, FEATURE_NAMES
 
 pytestmark = pytest.mark.integration
 NAMES = {"sklearn": "wine-quality-sklearn", "torch": "wine-quality-torch"}
-OUTPUTS = ["quality", "quality_low", "quality_high", "outside_training_range"]
+OUTPUTS = ["quality", "quality_low", "quality_high", "outside_training_range", "id"]
 ROW = list(EXAMPLE.values())
 
 
@@ -53,6 +53,8 @@ def assert_same_as_batch(result: triton.InferResult, expected: dict[str, Any], n
     assert [[FEATURE_NAMES[i] for i in np.flatnonzero(row)] for row in flags] == [
         p["outside_training_range"] for p in predictions
     ]
+    ids = [i.decode() for i in result.as_numpy("id")[:, 0]]  # each wine's own id, for /feedback
+    assert len(set(ids)) == n and all(len(i) == 36 for i in ids) and ids == sorted(ids)
 
 
 def test_the_triton_client_sees_a_live_ready_server_and_both_models(
@@ -80,7 +82,7 @@ def test_model_metadata_names_the_input_columns_outputs_and_version(
     [wines] = metadata["inputs"]
     assert (wines["name"], wines["datatype"], wines["shape"]) == ("wines", "FP64", [-1, 11])
     assert wines["parameters"]["columns"].split(", ") == list(FEATURE_NAMES)
-    assert [(o["name"], o["shape"][1]) for o in metadata["outputs"]] == list(zip(OUTPUTS, [1, 1, 1, 11], strict=True))
+    assert [(o["name"], o["shape"][1]) for o in metadata["outputs"]] == list(zip(OUTPUTS, [1, 1, 1, 11, 1], strict=True))
     assert triton_client.get_model_metadata(NAMES[kind], tag.split(":")[1]) == metadata
 
 

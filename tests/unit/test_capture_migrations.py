@@ -14,9 +14,10 @@ from sqlalchemy import Engine, inspect, text
 
 from tests.capture_data import any_database  # noqa: F401  (fixture: database_url)
 from tests.postgres import postgres_server  # noqa: F401  (fixture: postgres)
+from wine_quality.capture.batch import FEATURE_COLUMNS
 from wine_quality.capture.migrate import head, upgrade
-from wine_quality.capture.settings import sqlalchemy_url
-from wine_quality.capture.tables import FEATURE_COLUMNS, make_engine, metadata
+from wine_quality.capture.tables import make_engine, metadata
+from wine_quality.settings import sqlalchemy_url
 
 ROOT = Path(__file__).resolve().parents[2]
 

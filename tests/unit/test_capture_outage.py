@@ -76,14 +76,20 @@ def test_overflow_beyond_the_buffer_is_counted_and_logged(postgres: Postgres, ca
         assert count(capture) == 50
 
 
-def test_an_unreachable_database_at_start_up_is_a_typed_error(postgres: Postgres) -> None:
-    """Opening capture while the server is down raises CaptureUnavailable (the service chooses what follows)."""
+def test_a_database_unreachable_at_start_up_is_migrated_and_written_once_back(postgres: Postgres) -> None:
+    """Capture opened while the server is down starts all the same: what it records waits in memory, and once the
+    server is back the writer makes the tables and writes every row."""
     url = postgres.database("startup")
     postgres.stop()
     try:
-        with pytest.raises(CaptureUnavailable, match="start-up"):
-            Capture(settings(url))
+        capture = Capture(settings(url, flush_interval_s=0.1))
+        rng = np.random.default_rng(3)
+        for n in (5, 7):
+            capture.record(regression_batch(rng, n))
+        wait_until(lambda: capture.writer.down)  # a write has failed: the rows stay
+        assert capture.writer.held == 12
     finally:
         postgres.start()
-    with Capture(settings(url)) as capture:
-        assert capture.live().models == []
+    with capture:
+        wait_until(lambda: capture.writer.held == 0)
+        assert count(capture) == 12

@@ -5,9 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from pydantic import ValidationError
 
-from wine_quality.capture.settings import ENVIRONMENT, CaptureSettings, sqlalchemy_url
+from wine_quality.settings import CaptureSettings, SettingsError, env_names, read_settings, sqlalchemy_url
 
 
 def test_defaults_keep_a_sqlite_file_under_the_project() -> None:
@@ -17,7 +16,7 @@ def test_defaults_keep_a_sqlite_file_under_the_project() -> None:
     assert s.retention_days == 365 and s.directory.name == "var"
 
 
-def test_every_setting_comes_from_its_environment_variable(tmp_path: Path) -> None:
+def test_every_setting_comes_from_its_environment_variable(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """WINE_CAPTURE, WINE_CAPTURE_URL, ..., WINE_LIVE_WINDOW are read as text, like the rest of the settings."""
     env = {
         "WINE_CAPTURE": "false",
@@ -28,8 +27,10 @@ def test_every_setting_comes_from_its_environment_variable(tmp_path: Path) -> No
         "WINE_CAPTURE_RETENTION_DAYS": "30",
         "WINE_LIVE_WINDOW": "50",
     }
-    assert set(env) == set(ENVIRONMENT.values())
-    s = CaptureSettings.from_environment(env)
+    assert set(env) == set(env_names(CaptureSettings))
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    s = CaptureSettings()
     assert s == CaptureSettings(
         enabled=False,
         url="postgresql://wine@db.example/capture",
@@ -42,17 +43,21 @@ def test_every_setting_comes_from_its_environment_variable(tmp_path: Path) -> No
     assert s.database_url() == "postgresql+psycopg://wine@db.example/capture"
 
 
-def test_empty_variables_keep_defaults_and_off_keeps_wines_for_ever() -> None:
+def test_empty_variables_keep_defaults_and_off_keeps_wines_for_ever(monkeypatch: pytest.MonkeyPatch) -> None:
     """An empty variable is unset; WINE_CAPTURE_RETENTION_DAYS=off means no deletion."""
-    s = CaptureSettings.from_environment({"WINE_CAPTURE_URL": " ", "WINE_CAPTURE_RETENTION_DAYS": "off"})
+    monkeypatch.setenv("WINE_CAPTURE_URL", " ")
+    monkeypatch.setenv("WINE_CAPTURE_RETENTION_DAYS", "off")
+    s = CaptureSettings()
     assert s.url is None and s.retention_days is None
 
 
-def test_bad_values_are_refused_with_the_field() -> None:
-    """A zero flush interval or buffer, a negative retention are refused, naming the field."""
-    for field, value in (("flush_interval_s", "0"), ("buffer_rows", "0"), ("retention_days", "-1")):
-        with pytest.raises(ValidationError, match=field):
-            CaptureSettings.from_environment({ENVIRONMENT[field]: value})
+def test_bad_values_are_refused_naming_the_variable(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A zero flush interval or buffer, a negative retention are refused, naming the variable."""
+    for name, value in (("WINE_CAPTURE_FLUSH_INTERVAL_S", "0"), ("WINE_CAPTURE_BUFFER_ROWS", "0")):
+        with monkeypatch.context() as patch:
+            patch.setenv(name, value)
+            with pytest.raises(SettingsError, match=f"{name}='0'"):
+                read_settings()
 
 
 def test_postgresql_urls_get_the_psycopg_driver() -> None:

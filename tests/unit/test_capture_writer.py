@@ -22,9 +22,10 @@ from tests.capture_data import (
     stored,
 )
 from tests.postgres import postgres_server  # noqa: F401  (fixture: postgres)
+from wine_quality.capture.batch import FEATURE_COLUMNS
 from wine_quality.capture.ids import new_ids
 from wine_quality.capture.store import Capture
-from wine_quality.capture.tables import FEATURE_COLUMNS, utc
+from wine_quality.capture.tables import utc
 
 
 def test_recorded_wines_are_read_back_with_every_column(database_url: str) -> None:

@@ -2,7 +2,7 @@
 
 Nothing is imported here, so that reading CaptureSettings costs no SQLAlchemy import. The service's entry points:
 
-- `wine_quality.capture.settings.CaptureSettings` (environment names in `ENVIRONMENT`);
+- `wine_quality.settings.CaptureSettings` (the `capture` group of the settings);
 - `wine_quality.capture.store.open_capture(settings) -> Capture | None`, then `Capture.record(CaptureBatch)` on the
   request path, `Capture.feedback([(id, grade), ...])`, `Capture.live()`, `Capture.exposition()`,
   `Capture.labelled(since)` and `Capture.close()` at shutdown;

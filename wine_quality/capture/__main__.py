@@ -9,13 +9,13 @@ import sys
 from alembic import command
 
 from wine_quality.capture.migrate import alembic_config, head, upgrade
-from wine_quality.capture.settings import ENVIRONMENT, CaptureSettings, sqlalchemy_url
 from wine_quality.capture.tables import make_engine
+from wine_quality.settings import CaptureSettings, sqlalchemy_url
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m wine_quality.capture", description=__doc__)
-    parser.add_argument("--url", help=f"database URL (default: {ENVIRONMENT['url']}, else the SQLite file)")
+    parser.add_argument("--url", help="database URL (default: WINE_CAPTURE_URL, else the SQLite file)")
     verbs = parser.add_subparsers(dest="verb", required=True)
     verbs.add_parser("migrate", help="upgrade the database to the newest migration (safe to run concurrently)")
     revision = verbs.add_parser("revision", help="write a new migration script into the package")
@@ -24,7 +24,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
 
-    url = sqlalchemy_url(args.url) if args.url else CaptureSettings.from_environment().database_url()
+    url = sqlalchemy_url(args.url) if args.url else CaptureSettings().database_url()
     engine = make_engine(url)
     try:
         if args.verb == "migrate":

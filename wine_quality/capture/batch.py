@@ -9,8 +9,12 @@ from typing import Any
 
 import numpy as np
 
-from wine_quality.capture.tables import FEATURE_COLUMNS, WINE_TYPES
+from wine_quality.schema import FEATURES
 
+# The measurements' columns, in schema order: the schema's field names in lower case ("ph"), so that SQL written by
+# hand against PostgreSQL needs no quotes.
+FEATURE_COLUMNS: tuple[str, ...] = tuple(f.field.lower() for f in FEATURES)
+WINE_TYPES = ("red", "white")
 REQUEST_ID_LENGTH = 200  # a client's X-Request-ID is cut to this: one long header must not cost a whole flush
 
 

@@ -7,7 +7,8 @@ from typing import TYPE_CHECKING
 
 from sqlalchemy import Engine, select
 
-from wine_quality.capture.tables import FEATURE_COLUMNS, feedback, predictions, utc
+from wine_quality.capture.batch import FEATURE_COLUMNS
+from wine_quality.capture.tables import feedback, predictions, utc
 from wine_quality.schema import FEATURE_NAMES, TARGET
 
 if TYPE_CHECKING:

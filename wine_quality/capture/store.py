@@ -17,9 +17,9 @@ from wine_quality.capture.ids import id_time
 from wine_quality.capture.labelled import labelled_wines
 from wine_quality.capture.live import LiveAccuracy, LiveCache, exposition
 from wine_quality.capture.migrate import upgrade
-from wine_quality.capture.settings import CaptureSettings
 from wine_quality.capture.tables import make_engine
 from wine_quality.capture.writer import Writer
+from wine_quality.settings import CaptureSettings
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -36,18 +36,24 @@ class Capture:
     def __init__(self, settings: CaptureSettings, *, migrate: bool = True, live_ttl_s: float = 5.0) -> None:
         self.settings = settings
         self.engine = make_engine(settings.database_url())
+        prepare = None
         if migrate:
             try:
                 upgrade(self.engine)
             except DBAPIError as exc:
-                self.engine.dispose()
-                if transient(exc):  # the service decides whether to start without capture or to fail
-                    raise CaptureUnavailable(f"capture database unreachable at start-up: {exc}") from exc
-                raise
-        self.writer = Writer(self.engine, settings)
+                if not transient(exc):
+                    self.engine.dispose()
+                    raise
+                # the service starts all the same: rows are kept in memory, and the writer migrates once it can
+                logger.warning("capture database unreachable at start-up, migrating once it is back: %s", exc)
+                prepare = self._migrate
+        self.writer = Writer(self.engine, settings, prepare)
         self.live_cache = LiveCache(self.engine, settings.live_window, live_ttl_s)
         self._live_failing = False
         self.writer.start()
+
+    def _migrate(self) -> None:
+        upgrade(self.engine)
 
     def record(self, batch: CaptureBatch) -> None:
         """Keep a request's graded wines (the request path: microseconds, no I/O); ValueError if malformed."""

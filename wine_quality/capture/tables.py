@@ -23,7 +23,7 @@ from sqlalchemy import (
     event,
 )
 
-from wine_quality.schema import FEATURES
+from wine_quality.capture.batch import FEATURE_COLUMNS
 
 # Named constraints, so that a later migration can name what it alters on both databases.
 metadata = MetaData(
@@ -35,10 +35,6 @@ metadata = MetaData(
     }
 )
 
-# The measurements' columns, in schema order: the schema's field names in lower case ("ph"), so that SQL written by
-# hand against PostgreSQL needs no quotes.
-FEATURE_COLUMNS: tuple[str, ...] = tuple(f.field.lower() for f in FEATURES)
-WINE_TYPES = ("red", "white")
 ID_LENGTH = 36  # a UUID as text: time-ordered, so text order is time order on both databases
 
 predictions = Table(

@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import Engine, delete, select
@@ -20,8 +21,8 @@ from sqlalchemy.exc import DBAPIError
 from wine_quality.capture.batch import CaptureBatch, rows
 from wine_quality.capture.counters import dropped_rows, written_rows
 from wine_quality.capture.errors import CaptureUnavailable, transient
-from wine_quality.capture.settings import CaptureSettings
 from wine_quality.capture.tables import feedback, predictions, utc
+from wine_quality.settings import CaptureSettings
 
 logger = logging.getLogger(__name__)
 RETENTION_EVERY_S = 3600.0  # how often old rows are deleted; after a failed try, a minute
@@ -30,8 +31,9 @@ RETENTION_EVERY_S = 3600.0  # how often old rows are deleted; after a failed try
 class Writer:
     """Buffers captured batches and writes them from a background thread."""
 
-    def __init__(self, engine: Engine, settings: CaptureSettings) -> None:
+    def __init__(self, engine: Engine, settings: CaptureSettings, prepare: Callable[[], None] | None = None) -> None:
         self.engine, self.interval, self.bound = engine, settings.flush_interval_s, settings.buffer_rows
+        self.prepare = prepare  # run before each write until it succeeds once (the migration, if start-up missed it)
         self.retention_days = settings.retention_days
         self._lock = threading.Lock()  # guards the buffer; held for microseconds
         self._flushing = threading.Lock()  # one flush at a time: the thread's, a feedback's, close's
@@ -85,6 +87,9 @@ class Writer:
             if not taken:
                 return 0
             try:
+                if self.prepare is not None:
+                    self.prepare()
+                    self.prepare = None
                 written, rejected = self._write(taken)
             except Exception as exc:
                 if not transient(exc):

@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import FastAPI, Request
 
 from wine_quality.payloads import ModelsDescription
-from wine_quality.protocols import mlflow_scoring, monitoring, v2
+from wine_quality.protocols import feedback, mlflow_scoring, monitoring, v2
 from wine_quality.protocols.base import plane
 
 
@@ -15,10 +15,11 @@ async def models(request: Request) -> ModelsDescription:
 
 
 def make_routes() -> FastAPI:
-    """The app: V2 under /v2, MLflow's /invocations, /ping and /health, /monitoring and /models."""
+    """The app: V2 under /v2, MLflow's /invocations, /ping and /health, /monitoring, /feedback and /models."""
     app = FastAPI(openapi_url=None, docs_url=None, redoc_url=None)
     app.include_router(v2.router)
     app.include_router(mlflow_scoring.router)
     app.include_router(monitoring.router)
+    app.include_router(feedback.router)
     app.add_api_route("/models", models, methods=["GET", "HEAD", "POST"], response_model=ModelsDescription)
     return app

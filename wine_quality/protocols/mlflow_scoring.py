@@ -2,7 +2,7 @@
 
 A request is JSON with exactly one of `dataframe_split`, `dataframe_records`, `instances` or `inputs`, or CSV with a
 header row (`text/csv`); columns carry the dataset's names ("fixed acidity", ...), in any order. The answer is
-`{"predictions": [grade, ...]}` in row order. The model is the `?model=` query parameter's kind, else the
+`{"predictions": [grade, ...], "ids": [...]}` in row order. The model is the `?model=` query parameter's kind, else the
 WINE_INVOCATIONS_MODEL setting's (default sklearn). Errors are MLflow's `{"error_code": ..., "message": ...}`.
 """
 
@@ -81,9 +81,13 @@ class ScoringRequest(BaseModel):
 
 
 class Predictions(BaseModel):
-    """The grades, in the order of the rows sent."""
+    """The grades, in the order of the rows sent, and each wine's id beside them (MLflow's clients read
+    `predictions` and leave other keys alone)."""
 
     predictions: list[float]
+    ids: list[str] = Field(
+        description="each wine's id, in the same order: send it with the taster's grade to /feedback"
+    )
 
 
 class MlflowError(BaseModel):
@@ -246,7 +250,8 @@ async def invocations(request: Request, model: ModelQuery = None) -> Response:
     result = await graded(
         data_plane, model or settings.server.invocations_model, wines, Origin("/invocations", "mlflow")
     )
-    return Response(pydantic_core.to_json({"predictions": result.quality.tolist()}), media_type="application/json")
+    answer = {"predictions": result.quality.tolist(), "ids": result.ids}
+    return Response(pydantic_core.to_json(answer), media_type="application/json")
 
 
 @router.get("/ping", responses={503: {"description": "a model service is not ready"}})

@@ -52,7 +52,7 @@ class ResponseOutput(BaseModel):
     shape: list[int]
     datatype: str
     parameters: Parameters | None = None
-    data: list[float] | list[bool] | None = Field(None, description="absent when sent as binary data")
+    data: list[float] | list[bool] | list[str] | None = Field(None, description="absent when sent as binary data")
 
 
 class InferenceResponse(BaseModel):

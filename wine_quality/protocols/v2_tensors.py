@@ -32,6 +32,7 @@ OUTPUTS: dict[str, tuple[str, int, str]] = {
     "quality_low": ("FP64", 1, "low end of the calibrated interval (coverage in its parameters)"),
     "quality_high": ("FP64", 1, "high end of the calibrated interval (coverage in its parameters)"),
     "outside_training_range": ("BOOL", len(FEATURE_NAMES), "per feature: outside what the model saw in training"),
+    "id": ("BYTES", 1, "each wine's id (UTF-8): send it with the taster's grade to POST /feedback"),
 }
 # parameters this server acts on, at each level: the values allowed, or the one type allowed
 _KNOWN: dict[str, dict[str, tuple[str, ...] | type]] = {
@@ -140,6 +141,15 @@ def rows(request: InferenceRequest, binary: memoryview, max_rows: int) -> np.nda
     return checked(wines, max_rows)
 
 
+def _binary(values: np.ndarray, datatype: str) -> bytes:
+    """A tensor's values as the binary extension sends them: little-endian numbers, booleans as bytes, and each
+    BYTES element as its 4-byte little-endian length, then its bytes."""
+    if datatype == "BYTES":
+        encoded = [str(v).encode() for v in values.ravel()]
+        return b"".join(len(e).to_bytes(4, "little") + e for e in encoded)
+    return np.ascontiguousarray(values, dtype="<f8" if datatype == "FP64" else np.bool_).tobytes()
+
+
 @dataclass(frozen=True)
 class Encoded:
     """An inference response's body and the headers it needs."""
@@ -170,6 +180,7 @@ def encode(outputs: list[tuple[str, bool]], graded: Graded, request_id: str | No
         "quality_low": graded.low,
         "quality_high": graded.high,
         "outside_training_range": (wines < served.low) | (wines > served.high),
+        "id": np.array(graded.ids, dtype=object),
     }
     described, chunks = [], []
     for name, binary in outputs:
@@ -178,7 +189,7 @@ def encode(outputs: list[tuple[str, bool]], graded: Graded, request_id: str | No
         out: dict[str, object] = {"name": name, "datatype": datatype, "shape": [len(wines), width]}
         parameters: dict[str, object] = {"coverage": served.coverage} if name in ("quality_low", "quality_high") else {}
         if binary:
-            raw = np.ascontiguousarray(values, dtype="<f8" if datatype == "FP64" else np.bool_).tobytes()
+            raw = _binary(values, datatype)
             parameters["binary_data_size"] = len(raw)
             chunks.append(raw)
         else:

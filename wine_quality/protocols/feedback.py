@@ -1,0 +1,135 @@
+"""POST /feedback: the tasters' true grades of wines graded earlier, named by the ids their answers carried.
+
+One grade (`{"id": ..., "quality": 6}`) or a list of them, up to the row limit. A list is stored all or nothing, in one
+transaction: an unknown id is a 404 naming every unknown id, another grade already received for an id a 409 naming
+each (the same grade again is accepted, so a corrected list can be sent again whole), and nothing of that list is
+stored. The data plane's capture does the work (wine_quality/capture); with capture off this route answers 503.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Coroutine
+from datetime import datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Request, Response
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from fastapi.routing import APIRoute
+from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag
+
+from wine_quality.capture.errors import (
+    CaptureUnavailable,
+    ConflictingFeedback,
+    FeedbackRejected,
+    InvalidFeedback,
+    UnknownPredictions,
+)
+from wine_quality.payloads import MAX_ROWS
+from wine_quality.protocols.base import plane
+from wine_quality.schema import TARGET_HIGH, TARGET_LOW, first_error
+
+
+class TasterGrade(BaseModel):
+    """A wine's true grade, as a tasting panel gave it."""
+
+    model_config = ConfigDict(
+        extra="forbid", strict=True, json_schema_extra={"example": {"id": "0193...", "quality": 6}}
+    )
+
+    id: str = Field(min_length=1, max_length=64, description="the wine's id, from the answer that graded it")
+    quality: int = Field(ge=TARGET_LOW, le=TARGET_HIGH, description="the true grade, an integer from 0 to 10")
+
+
+Grades = Annotated[list[TasterGrade], Field(min_length=1, max_length=MAX_ROWS)]
+# One grade or a list: the body's JSON type says which, so a bad item is named once, in its own form's terms.
+Body = Annotated[
+    Annotated[TasterGrade, Tag("one")] | Annotated[Grades, Tag("list")],
+    Discriminator(lambda value: "list" if isinstance(value, list) else "one"),
+]
+
+
+class Stored(BaseModel):
+    """A true grade as it is stored."""
+
+    id: str
+    quality: int
+    received: datetime = Field(description="when the grade was first received")
+    new: bool = Field(description="false when the same grade had been received before (sent again: accepted)")
+
+
+class FeedbackAnswer(BaseModel):
+    """What was stored, in the order sent."""
+
+    stored: list[Stored]
+
+
+class FeedbackProblem(BaseModel):
+    """Feedback that could not be stored, and why: nothing of the request was stored."""
+
+    error: str
+    unknown: list[str] = Field(default_factory=list, description="ids of no graded wine")
+    conflicts: dict[str, dict[str, int]] = Field(
+        default_factory=dict, description="id -> {stored, sent}: another grade was already received for it"
+    )
+    detail: list[dict[str, Any]] | None = Field(None, description="for a malformed body: pydantic's errors")
+
+
+def _problem(status: int, error: str, **extra: Any) -> JSONResponse:
+    return JSONResponse(FeedbackProblem(error=error, **extra).model_dump(exclude_defaults=True), status_code=status)
+
+
+def _rejected(status: int, exc: FeedbackRejected) -> JSONResponse:
+    conflicts = {i: {"stored": old, "sent": new} for i, (old, new) in exc.conflicts.items()}
+    return _problem(status, str(exc), unknown=exc.unknown, conflicts=conflicts)
+
+
+class FeedbackRoute(APIRoute):
+    """Answers a malformed body with 400 (the JSON routes' shape), and capture's refusals with their status."""
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        handle = super().get_route_handler()
+
+        async def handler(request: Request) -> Response:
+            try:
+                return await handle(request)
+            except RequestValidationError as exc:
+                detail = [{"loc": list(e["loc"]), "msg": e["msg"], "type": e["type"]} for e in exc.errors()]
+                return _problem(400, first_error(exc), detail=detail)
+            except InvalidFeedback as exc:
+                return _problem(400, str(exc))
+            except UnknownPredictions as exc:
+                return _rejected(404, exc)
+            except ConflictingFeedback as exc:
+                return _rejected(409, exc)
+            except CaptureUnavailable as exc:
+                return _problem(503, str(exc))
+
+        return handler
+
+
+router = APIRouter(tags=["Feedback"], route_class=FeedbackRoute)
+ANSWERS: dict[int | str, dict[str, Any]] = {
+    400: {
+        "model": FeedbackProblem,
+        "description": "a malformed body: a grade out of 0-10, a missing id, a list too long",
+    },
+    404: {
+        "model": FeedbackProblem,
+        "description": "an id of no graded wine (the list names every one); nothing stored",
+    },
+    409: {"model": FeedbackProblem, "description": "another grade was received before for an id; nothing stored"},
+    503: {"model": FeedbackProblem, "description": "the capture database is unreachable, or capture is off"},
+}
+
+
+# a plain function: FastAPI runs it in a thread, and storing waits on the database
+@router.post("/feedback", response_model=FeedbackAnswer, responses=ANSWERS)
+def feedback(body: Body, request: Request) -> FeedbackAnswer | JSONResponse:
+    """Store the tasters' true grades of wines graded earlier: one `{"id", "quality"}` or a list of them."""
+    capture = plane(request).capture
+    if capture is None:
+        return _problem(503, "feedback needs payload capture, which is off (WINE_CAPTURE=false)")
+    grades = [body] if isinstance(body, TasterGrade) else body
+    stored = capture.feedback([(g.id, g.quality) for g in grades])
+    return FeedbackAnswer(stored=[Stored(id=s.id, quality=s.grade, received=s.received, new=s.new) for s in stored])
