@@ -27,7 +27,9 @@ STEADY_CONNECTION = {"max_requests": 2**62, "max_age": 1e12}
 CONFIG: dict[str, Any] = {
     "workers": 1,
     "runner_connection": STEADY_CONNECTION,
-    "traffic": {"timeout": SETTINGS.requests.timeout_s},
+    # Longer than the request's: the entry answers a request that outlasts its timeout with 504 and cancels its
+    # call, so a model call never times out on its own first (the entry's client takes this timeout too).
+    "traffic": {"timeout": SETTINGS.requests.drain_s},
     "logging": {"access": {"enabled": False}},
 }
 _BATCHING = SETTINGS.batching

@@ -123,7 +123,6 @@ Columns = Annotated[
         {
             "type": "array",
             "prefixItems": [{"const": name, "type": "string"} for name in FEATURE_NAMES],
-            "items": False,
             "minItems": len(FEATURE_NAMES),
             "maxItems": len(FEATURE_NAMES),
             "description": "the 11 feature names in schema order, with `data`",
