@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import argparse
-import os
 import subprocess
 import sys
 from pathlib import Path
 
 from harness.devserver import start_server
+from harness.fuzzing import schemathesis_command, schemathesis_env
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -20,12 +20,8 @@ def main() -> None:
     args = p.parse_args()
     server = start_server(env={"WINE_ACCESS_LOG": "false"})
     try:
-        cmd = [str(Path(sys.executable).with_name("st")), "run", f"{server.url}/docs.json", "--url", server.url]
-        cmd += ["--checks", "all", "--max-examples", str(args.max_examples), "--workers", "1"]
-        if args.seed is not None:
-            cmd += ["--seed", str(args.seed)]
-        env = {**os.environ, "SCHEMATHESIS_HOOKS": "tests.schemathesis_hooks"}
-        code = subprocess.run(cmd, cwd=ROOT, env=env).returncode
+        command = schemathesis_command(server.url, args.max_examples, args.seed)
+        code = subprocess.run(command, cwd=ROOT, env=schemathesis_env()).returncode
     finally:
         server.stop()
     sys.exit(code)

@@ -9,6 +9,7 @@ way out, so that a client generated from it sends what the service takes and rea
 from __future__ import annotations
 
 import json
+from collections import Counter
 from collections.abc import Callable
 from typing import Any
 
@@ -90,12 +91,9 @@ def truthful(
     schemas.update(schemas[InvalidArgument.__name__].pop("$defs", {}))
     if api_key_required:
         spec["components"]["securitySchemes"] = {"bearer": {"type": "http", "scheme": "bearer"}}
-    operation_ids: set[str] = set()
+    _distinct_operation_ids(spec)
     for path, item in spec.get("paths", {}).items():
         for method, operation in item.items():
-            if operation.get("operationId") in operation_ids:  # one route of several methods: one id each
-                operation["operationId"] = f"{operation['operationId']}_{method}"
-            operation_ids.add(operation.get("operationId", ""))
             for parameter in operation.get("parameters", []):
                 if parameter.get("in") == "path" and parameter.get("name") in (path_values or {}):
                     parameter.setdefault("schema", {})["enum"] = (path_values or {})[parameter["name"]]
@@ -120,6 +118,17 @@ def truthful(
                 not_found = responses.setdefault("404", {"description": "no such route or resource"})
                 not_found.setdefault("content", {}).update(NO_ROUTE)
     return spec
+
+
+def _distinct_operation_ids(spec: dict[str, Any]) -> None:
+    """One route of several methods has one operationId for all of them: each method's becomes <id>_<method>, so a
+    generated client has a call for each."""
+    operations = [op for item in spec.get("paths", {}).values() for op in item.values() if isinstance(op, dict)]
+    ids = Counter(op.get("operationId") for op in operations)
+    for item in spec.get("paths", {}).values():
+        for method, operation in item.items():
+            if isinstance(operation, dict) and operation.get("operationId") and ids[operation["operationId"]] > 1:
+                operation["operationId"] = f"{operation['operationId']}_{method}"
 
 
 class OpenAPIDocument:

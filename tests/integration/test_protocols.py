@@ -82,7 +82,9 @@ def test_model_metadata_names_the_input_columns_outputs_and_version(
     [wines] = metadata["inputs"]
     assert (wines["name"], wines["datatype"], wines["shape"]) == ("wines", "FP64", [-1, 11])
     assert wines["parameters"]["columns"].split(", ") == list(FEATURE_NAMES)
-    assert [(o["name"], o["shape"][1]) for o in metadata["outputs"]] == list(zip(OUTPUTS, [1, 1, 1, 11, 1], strict=True))
+    assert [(o["name"], o["shape"][1]) for o in metadata["outputs"]] == list(
+        zip(OUTPUTS, [1, 1, 1, 11, 1], strict=True)
+    )
     assert triton_client.get_model_metadata(NAMES[kind], tag.split(":")[1]) == metadata
 
 

@@ -12,11 +12,11 @@ from collections.abc import Callable, Coroutine
 from datetime import datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Request, Response
+from fastapi import APIRouter, HTTPException, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute
-from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag
+from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, field_validator
 
 from wine_quality.capture.errors import (
     CaptureUnavailable,
@@ -39,6 +39,12 @@ class TasterGrade(BaseModel):
 
     id: str = Field(min_length=1, max_length=64, description="the wine's id, from the answer that graded it")
     quality: int = Field(ge=TARGET_LOW, le=TARGET_HIGH, description="the true grade, an integer from 0 to 10")
+
+    @field_validator("quality", mode="before")
+    @classmethod
+    def _whole(cls, value: Any) -> Any:
+        """6.0 is the integer 6, as JSON Schema's `integer` says; 6.5, "6" and true are still refused."""
+        return int(value) if isinstance(value, float) and value.is_integer() else value
 
 
 Grades = Annotated[list[TasterGrade], Field(min_length=1, max_length=MAX_ROWS)]
@@ -96,6 +102,8 @@ class FeedbackRoute(APIRoute):
             except RequestValidationError as exc:
                 detail = [{"loc": list(e["loc"]), "msg": e["msg"], "type": e["type"]} for e in exc.errors()]
                 return _problem(400, first_error(exc), detail=detail)
+            except HTTPException as exc:  # FastAPI's own refusal of a body that is not JSON
+                return _problem(exc.status_code, f"body: {exc.detail}")
             except InvalidFeedback as exc:
                 return _problem(400, str(exc))
             except UnknownPredictions as exc:
