@@ -126,21 +126,8 @@ class DataPlane:
         quality = np.asarray(await self.clients[kind].predict(rows), dtype=np.float64)
         low, high = served.intervals(quality)
         outside = served.outside_training_range(rows)
-        if self.monitor is not None:
-            self.monitor.observe(kind, rows, quality, outside)
-        ids = new_ids(len(rows))
-        if self.capture is not None:
-            self.capture.record(
-                CaptureBatch(
-                    **self._provenance(ids, served, origin),
-                    features=rows,
-                    grades=quality,
-                    interval_low=low,
-                    interval_high=high,
-                    interval_coverage=served.coverage,
-                    outside=outside,
-                )
-            )
+        interval = {"interval_low": low, "interval_high": high, "interval_coverage": served.coverage}
+        ids = self._keep(served, rows, origin, quality, outside, grades=quality, **interval)
         return Graded(served, ids, rows, quality, low, high, outside)
 
     async def classify(self, rows: np.ndarray, origin: Origin) -> Classified:
@@ -149,30 +136,41 @@ class DataPlane:
         output = np.asarray(await self.clients[self.classifier].predict(rows), dtype=np.float64)
         probabilities = output.reshape(len(rows), len(self._grades))
         outside = served.outside_training_range(rows)
-        if self.monitor is not None:  # drift of the expected grade, as the classifier's reference holds
-            self.monitor.observe(self.classifier, rows, probabilities @ self._classes, outside)
+        # drift of the expected grade, as the classifier's reference holds
+        expected = probabilities @ self._classes
+        ids = self._keep(
+            served, rows, origin, expected, outside, probabilities=probabilities, grade_labels=self._grades
+        )
         good = good_probability(probabilities, self._classes, self._good_threshold)
+        return Classified(served, ids, rows, self._grades, probabilities, good, self._good_threshold, outside)
+
+    def _keep(
+        self,
+        served: ServedModel,
+        rows: np.ndarray,
+        origin: Origin,
+        expected: np.ndarray,
+        outside: list[list[str]],
+        **outputs: Any,
+    ) -> list[str]:
+        """Every answered wine passes here: watched for drift (by its grade, or expected grade), given its id, and
+        captured with what the model answered; the ids."""
+        if self.monitor is not None:
+            self.monitor.observe(served.kind, rows, expected, outside)
         ids = new_ids(len(rows))
         if self.capture is not None:
             self.capture.record(
                 CaptureBatch(
-                    **self._provenance(ids, served, origin),
+                    ids=ids,
+                    route=origin.route,
+                    protocol=origin.protocol,
+                    request_id=request_id.get(),
+                    model_tag=served.tag,
+                    runtime=served.runtime,
+                    kind=served.kind,
                     features=rows,
-                    probabilities=probabilities,
-                    grade_labels=self._grades,
                     outside=outside,
+                    **outputs,
                 )
             )
-        return Classified(served, ids, rows, self._grades, probabilities, good, self._good_threshold, outside)
-
-    @staticmethod
-    def _provenance(ids: list[str], served: ServedModel, origin: Origin) -> dict[str, Any]:
-        return {
-            "ids": ids,
-            "route": origin.route,
-            "protocol": origin.protocol,
-            "request_id": request_id.get(),
-            "model_tag": served.tag,
-            "runtime": served.runtime,
-            "kind": served.kind,
-        }
+        return ids

@@ -18,11 +18,10 @@ Task = Literal["regression", "classification"]
 
 @dataclass(frozen=True)
 class ModelKind:
-    """One kind of served model."""
+    """One kind of served model: `key` names it in the API and the pin file, in the store (wine_quality_<key>), in
+    its training script (train/<key>_model.py) and in its model service."""
 
-    key: str  # how the API and the pin file name it: "sklearn"
-    store_name: str  # its default name in the BentoML model store
-    train_module: str  # `python -m <train_module>` trains one, saves it and pins it
+    key: str
     native_file: str  # the file of its native form inside the store entry
     load_native: Callable[[Path, int], Predictor]  # (that file, threads) -> predictor
     native_packages: tuple[str, ...]  # what the native runtime needs installed (the ONNX one needs none of them)
@@ -30,6 +29,16 @@ class ModelKind:
     # regression: a grade per wine (/predict, /predict_batch, the protocols); classification: a probability per
     # grade (/classify, /classify_batch)
     task: Task = "regression"
+
+    @property
+    def store_name(self) -> str:
+        """Its default name in the BentoML model store."""
+        return f"wine_quality_{self.key}"
+
+    @property
+    def train_module(self) -> str:
+        """`python -m <train_module>` trains one, saves it and pins it."""
+        return f"train.{self.key}_model"
 
     @property
     def train_command(self) -> str:
@@ -40,31 +49,17 @@ KINDS: dict[str, ModelKind] = {
     kind.key: kind
     for kind in (
         ModelKind(
-            key="sklearn",
-            store_name="wine_quality_sklearn",
-            train_module="train.sklearn_model",
-            native_file="model.joblib",
-            load_native=load_sklearn,
-            native_packages=("scikit-learn",),
-            description="scikit-learn Pipeline (scaler + extra trees by default)",
+            "sklearn", "model.joblib", load_sklearn, ("scikit-learn",), "scikit-learn Pipeline (scaler + extra trees)"
         ),
         ModelKind(
-            key="torch",
-            store_name="wine_quality_torch",
-            train_module="train.torch_model",
-            native_file="model.pt",
-            load_native=load_torch,
-            native_packages=("torch",),
-            description="PyTorch networks (5 seeds by default) averaged, each taking log and scaling of its own input",
+            "torch", "model.pt", load_torch, ("torch",), "PyTorch networks (5 seeds) averaged, log-scaled inputs"
         ),
         ModelKind(
-            key="classifier",
-            store_name="wine_quality_classifier",
-            train_module="train.classifier_model",
-            native_file="model.joblib",
-            load_native=load_sklearn_probabilities,
-            native_packages=("scikit-learn",),
-            description="extra trees on the grades, probabilities calibrated on out-of-fold predictions",
+            "classifier",
+            "model.joblib",
+            load_sklearn_probabilities,
+            ("scikit-learn",),
+            "extra trees on the grades, probabilities calibrated on out-of-fold predictions",
             task="classification",
         ),
     )

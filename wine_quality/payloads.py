@@ -11,7 +11,7 @@ from pydantic_core import PydanticCustomError
 from typing_extensions import TypedDict  # pydantic needs this one before Python 3.12
 
 from wine_quality.schema import EXAMPLE, FEATURE_NAMES, ROWS_CHECK, SO2_RULE, Wine, WineRow, column_problems
-from wine_quality.served import ServedModelInfo
+from wine_quality.served import ServedModel, ServedModelInfo
 from wine_quality.settings import get_settings
 
 if TYPE_CHECKING:  # the data plane builds its models' descriptions from this module: no import cycle at run time
@@ -54,8 +54,7 @@ class Prediction(BaseModel):
     def of(cls, graded: Graded) -> Prediction:
         """The answer for the one wine graded."""
         (row,) = _rows(graded)
-        served = graded.served
-        return cls.model_construct(**row, model=served.tag, runtime=served.runtime)
+        return cls.model_construct(**row, **_answered_by(graded.served))
 
 
 class RowPrediction(TypedDict):
@@ -77,7 +76,12 @@ class BatchPrediction(BaseModel):
     @classmethod
     def of(cls, graded: Graded) -> BatchPrediction:
         """The answers for a batch, in order."""
-        return cls.model_construct(model=graded.served.tag, runtime=graded.served.runtime, predictions=_rows(graded))
+        return cls.model_construct(predictions=_rows(graded), **_answered_by(graded.served))
+
+
+def _answered_by(served: ServedModel) -> dict[str, Any]:
+    """What every answer says of the model that made it: its tag and what ran it."""
+    return {"model": served.tag, "runtime": served.runtime}
 
 
 def _rows(graded: Graded) -> list[RowPrediction]:
@@ -230,10 +234,7 @@ class Classification(BaseModel):
     def of(cls, classified: Classified) -> Classification:
         """The answer for the one wine classified."""
         (row,) = _classifications(classified)
-        served = classified.served
-        return cls.model_construct(
-            **row, good_threshold=classified.good_threshold, model=served.tag, runtime=served.runtime
-        )
+        return cls.model_construct(**row, good_threshold=classified.good_threshold, **_answered_by(classified.served))
 
 
 class RowClassification(TypedDict):
@@ -256,12 +257,10 @@ class BatchClassification(BaseModel):
     @classmethod
     def of(cls, classified: Classified) -> BatchClassification:
         """The answers for a batch, in order."""
-        served = classified.served
         return cls.model_construct(
-            model=served.tag,
-            runtime=served.runtime,
             good_threshold=classified.good_threshold,
             predictions=_classifications(classified),
+            **_answered_by(classified.served),
         )
 
 

@@ -99,7 +99,9 @@ def test_with_drift_off_monitoring_says_so(served: dict[str, ServedModel]) -> No
     """WINE_DRIFT=false: /monitoring answers 200 with enabled false and no models; /metrics has readiness only."""
     app = FastAPI()
     app.include_router(router)
-    app.state.dataplane = SimpleNamespace(monitor=None, settings=Settings(drift=DriftSettings(enabled=False)))
+    app.state.dataplane = SimpleNamespace(
+        monitor=None, capture=None, settings=Settings(drift=DriftSettings(enabled=False))
+    )
     answer = TestClient(app).get("/monitoring")
     assert answer.status_code == 200
     assert answer.json() == {"enabled": False, "window": 1000, "max_age_s": 3600.0, "min_rows": 100, "models": {}}

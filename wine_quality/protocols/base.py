@@ -41,27 +41,44 @@ def checked(rows: np.ndarray, max_rows: int, where: str = "") -> np.ndarray:
         raise ProtocolError(f"{where}{exc}") from None
 
 
-def protocol_route(error_body: Callable[[str, int], dict[str, Any]]) -> type[APIRoute]:
-    """A route class that answers a ProtocolError, and FastAPI's own validation errors, in the protocol's error shape.
+Refusal = Callable[[Exception], Response | None]  # an exception a route raised -> its answer, or None to re-raise
 
-    FastAPI answers its own validation errors with 422 by default; a protocol's clients expect a 400.
-    """
 
-    class ProtocolRoute(APIRoute):
+def answering(refusal: Refusal) -> type[APIRoute]:
+    """A route class whose exceptions `refusal` turns into answers (those it returns None for propagate)."""
+
+    class AnsweringRoute(APIRoute):
         def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
             handle = super().get_route_handler()
 
             async def handler(request: Request) -> Response:
                 try:
                     return await handle(request)
-                except RequestValidationError as exc:
-                    return JSONResponse(error_body(first_error(exc), 400), status_code=400)
-                except ProtocolError as exc:
-                    return JSONResponse(error_body(exc.message, exc.status), status_code=exc.status)
+                except Exception as exc:
+                    answer = refusal(exc)
+                    if answer is None:
+                        raise
+                    return answer
 
             return handler
 
-    return ProtocolRoute
+    return AnsweringRoute
+
+
+def protocol_route(error_body: Callable[[str, int], dict[str, Any]]) -> type[APIRoute]:
+    """A route class that answers a ProtocolError, and FastAPI's own validation errors, in the protocol's error shape.
+
+    FastAPI answers its own validation errors with 422 by default; a protocol's clients expect a 400.
+    """
+
+    def refusal(exc: Exception) -> Response | None:
+        if isinstance(exc, RequestValidationError):
+            return JSONResponse(error_body(first_error(exc), 400), status_code=400)
+        if isinstance(exc, ProtocolError):
+            return JSONResponse(error_body(exc.message, exc.status), status_code=exc.status)
+        return None
+
+    return answering(refusal)
 
 
 def inline_schema(model: type[BaseModel]) -> dict[str, Any]:

@@ -8,14 +8,12 @@ stored. The data plane's capture does the work (wine_quality/capture); with capt
 
 from __future__ import annotations
 
-from collections.abc import Callable, Coroutine
 from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, HTTPException, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from fastapi.routing import APIRoute
 from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, field_validator
 
 from wine_quality.capture.errors import (
@@ -26,7 +24,7 @@ from wine_quality.capture.errors import (
     UnknownPredictions,
 )
 from wine_quality.payloads import MAX_ROWS
-from wine_quality.protocols.base import plane
+from wine_quality.protocols.base import answering, plane
 from wine_quality.schema import TARGET_HIGH, TARGET_LOW, first_error
 
 
@@ -90,33 +88,23 @@ def _rejected(status: int, exc: FeedbackRejected) -> JSONResponse:
     return _problem(status, str(exc), unknown=exc.unknown, conflicts=conflicts)
 
 
-class FeedbackRoute(APIRoute):
-    """Answers a malformed body with 400 (the JSON routes' shape), and capture's refusals with their status."""
-
-    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
-        handle = super().get_route_handler()
-
-        async def handler(request: Request) -> Response:
-            try:
-                return await handle(request)
-            except RequestValidationError as exc:
-                detail = [{"loc": list(e["loc"]), "msg": e["msg"], "type": e["type"]} for e in exc.errors()]
-                return _problem(400, first_error(exc), detail=detail)
-            except HTTPException as exc:  # FastAPI's own refusal of a body that is not JSON
-                return _problem(exc.status_code, f"body: {exc.detail}")
-            except InvalidFeedback as exc:
-                return _problem(400, str(exc))
-            except UnknownPredictions as exc:
-                return _rejected(404, exc)
-            except ConflictingFeedback as exc:
-                return _rejected(409, exc)
-            except CaptureUnavailable as exc:
-                return _problem(503, str(exc))
-
-        return handler
+def _refusal(exc: Exception) -> Response | None:
+    """A malformed body is a 400 (the JSON routes' shape); capture's refusals keep their status."""
+    if isinstance(exc, RequestValidationError):
+        detail = [{"loc": list(e["loc"]), "msg": e["msg"], "type": e["type"]} for e in exc.errors()]
+        return _problem(400, first_error(exc), detail=detail)
+    if isinstance(exc, HTTPException):  # FastAPI's own refusal of a body that is not JSON
+        return _problem(exc.status_code, f"body: {exc.detail}")
+    if isinstance(exc, InvalidFeedback):
+        return _problem(400, str(exc))
+    if isinstance(exc, UnknownPredictions | ConflictingFeedback):
+        return _rejected(404 if isinstance(exc, UnknownPredictions) else 409, exc)
+    if isinstance(exc, CaptureUnavailable):
+        return _problem(503, str(exc))
+    return None
 
 
-router = APIRouter(tags=["Feedback"], route_class=FeedbackRoute)
+router = APIRouter(tags=["Feedback"], route_class=answering(_refusal))
 ANSWERS: dict[int | str, dict[str, Any]] = {
     400: {
         "model": FeedbackProblem,
