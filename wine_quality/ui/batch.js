@@ -147,7 +147,7 @@ export function setUpBatch(schema) {
       mae === null ? "" : el("p", {}, "Mean absolute error against the file's quality column: ",
         el("strong", { id: "batch-mae" }, fixed(mae, 3)), ` (${known.length} rows).`),
       el("p", {}, el("a", { id: "batch-download", href: download, download: name }, `Download the results (${name})`)),
-      offerTrueGrades(table, predictions, schema.feedback ? schema.feedback.maxItems : schema.maxRows),
+      offerTrueGrades(table, predictions, schema.feedback),
       predictions.length > SHOWN_ROWS ? el("p", {}, `The table shows the first ${SHOWN_ROWS} rows.`) : "",
       el("div", { class: "table-wrap", tabindex: "0", role: "region", "aria-label": "Graded wines" },
         el("table", { id: "batch-table" },

@@ -136,9 +136,9 @@ function report({ stored, again, refused }, table) {
   ];
 }
 
-/** A batch's offer to send the file's quality column as the tasters' grades ("" when it has none). */
-export function offerTrueGrades(table, predictions, limit) {
-  if (!table.truths) return "";
+/** A batch's offer to send the file's quality column as the tasters' grades ("" without one, or without /feedback). */
+export function offerTrueGrades(table, predictions, shape) {
+  if (!table.truths || !shape) return "";
   const items = predictions.map((p, r) => ({ row: r, id: p.id, quality: table.truths[r] }))
     .filter(({ quality }) => quality !== null);
   if (!items.length) return "";
@@ -146,7 +146,7 @@ export function offerTrueGrades(table, predictions, limit) {
   const status = el("div", { id: "feedback-result", role: "status" });
   const send = async (event) => {
     event.target.disabled = true;
-    const outcome = await sendTrueGrades(items, limit, (offset, n) => {
+    const outcome = await sendTrueGrades(items, shape.maxItems, (offset, n) => {
       status.textContent = `Sending true grades ${offset + 1} to ${offset + n} of ${items.length}…`;
     });
     event.target.disabled = false;
