@@ -8,6 +8,7 @@ import shutil
 import subprocess
 import time
 from pathlib import Path
+from typing import Any
 
 from selenium import webdriver
 from selenium.webdriver.chrome.service import Service
@@ -100,6 +101,29 @@ def field(browser: webdriver.Chrome, name: str) -> WebElement:
     """The input a person finds by its visible label (the measurement's name)."""
     label = browser.find_element(By.XPATH, f"//label[span[@class='name' and normalize-space()='{name}']]")
     return browser.find_element(By.ID, str(label.get_attribute("for")))
+
+
+def fill(browser: webdriver.Chrome, wine: dict[str, Any]) -> None:
+    """Type each measurement into the field its label names."""
+    for name, value in wine.items():
+        box = field(browser, name)
+        box.clear()
+        box.send_keys(str(value))
+
+
+def choose(browser: webdriver.Chrome, form: str, model_label: str) -> None:
+    """Tick a form's model by its label's text."""
+    browser.find_element(By.XPATH, f"//form[@id='{form}']//label[normalize-space()='{model_label}']/input").click()
+
+
+def submit(browser: webdriver.Chrome, form: str) -> None:
+    browser.find_element(By.CSS_SELECTOR, f"#{form} button[type=submit]").click()
+
+
+def console_errors(browser: webdriver.Chrome, provoked: tuple[int, ...] = (400,)) -> list[str]:
+    """The console's severe messages since the last read, less the HTTP statuses a test provoked on purpose."""
+    severe = [e["message"] for e in browser.get_log("browser") if e["level"] == "SEVERE"]
+    return [m for m in severe if not any(f"status of {status} " in m for status in provoked)]
 
 
 def wait_text(browser: webdriver.Chrome, css: str, timeout: float = 20) -> str:

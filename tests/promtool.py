@@ -17,7 +17,7 @@ KIT = PROJECT_ROOT / "deploy" / "monitoring"
 ALERTS, ALERT_TESTS, DASHBOARD = KIT / "alerts.yml", KIT / "alerts.test.yml", KIT / "grafana" / "wine-quality.json"
 PACKAGE = "prometheus"
 # Grafana's variables, as Prometheus would see them once Grafana has filled them in
-GRAFANA_VARIABLES = {"$__rate_interval": "1m", "$model": ".*"}
+GRAFANA_VARIABLES = {"$__rate_interval": "1m", "$model": ".*", "$tag": ".*"}
 # what a query names that is not a metric: functions and aggregations are followed by "(", these are not
 KEYWORDS = {"by", "without", "on", "ignoring", "group_left", "group_right", "and", "or", "unless", "bool", "offset"}
 

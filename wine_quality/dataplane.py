@@ -115,7 +115,7 @@ class DataPlane:
         """Prometheus text of the entry's own gauges: readiness, and the drift of every entry worker's recent rows
         (computed in a thread: the event loop keeps answering)."""
         ready = await self.ready()
-        text = await anyio.to_thread.run_sync(exposition, self.monitor, ready)
+        text = await anyio.to_thread.run_sync(exposition, self.monitor, ready, self.served)
         if self.capture is not None:
             text += await anyio.to_thread.run_sync(self.capture.exposition)
         return text

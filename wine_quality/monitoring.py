@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import time
 from collections import Counter
+from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import cache
 from itertools import chain
@@ -20,6 +21,7 @@ import numpy as np
 from pydantic import BaseModel, Field
 
 from wine_quality.drift import Comparison, Reference
+from wine_quality.kinds import KINDS
 from wine_quality.schema import FEATURE_NAMES
 from wine_quality.served import ServedModel
 from wine_quality.settings import DriftSettings
@@ -188,11 +190,12 @@ def log_rows(kind: str, rows: np.ndarray, predicted: np.ndarray) -> None:
             mon.log_batch(predicted[part].tolist(), "quality", "prediction", "numerical")
 
 
-def exposition(monitor: Monitor | None, ready: bool) -> str:
+def exposition(monitor: Monitor | None, ready: bool, served: Mapping[str, ServedModel] | None = None) -> str:
     """Prometheus text of the entry service's own gauges, to append to BentoML's /metrics.
 
     Computed when read, from every entry worker's window, so any worker answers with the same values: gauges of
-    the service as a whole, not one per process that Prometheus would have to combine.
+    the service as a whole, not one per process that Prometheus would have to combine. With the served models, each
+    regressor's cross-validated MAE too (whether drift monitoring is on or off).
     """
     from prometheus_client import CollectorRegistry, generate_latest
     from prometheus_client.core import GaugeMetricFamily
@@ -201,6 +204,8 @@ def exposition(monitor: Monitor | None, ready: bool) -> str:
     ready_gauge = GaugeMetricFamily("wine_ready", "1 when every model service answers its readiness probe (/readyz)")
     ready_gauge.add_metric([], 1.0 if ready else 0.0)
     families = [ready_gauge]
+    if served is not None:
+        families.append(cv_mae_family(served, GaugeMetricFamily))
     if monitor is not None:
         families += _drift_families(monitor.report(), GaugeMetricFamily)
 
@@ -211,6 +216,15 @@ def exposition(monitor: Monitor | None, ready: bool) -> str:
     registry = CollectorRegistry(auto_describe=False)
     registry.register(Families())
     return generate_latest(registry).decode()
+
+
+def cv_mae_family(served: Mapping[str, ServedModel], gauge: Any) -> Any:
+    """Each served regressor's cross-validated MAE by tag: what the live MAE (wine_live_mae) is held against."""
+    family = gauge("wine_model_cv_mae", "Cross-validated MAE of a served model, from its card", labels=["model"])
+    for kind, s in served.items():
+        if KINDS[kind].task == "regression":  # the classifier's live figure is its Brier score, not an MAE
+            family.add_metric([s.tag], s.card.cv_metrics.mae.mean)
+    return family
 
 
 def _drift_families(report: MonitoringReport, gauge: Any) -> list[Any]:

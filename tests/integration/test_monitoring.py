@@ -1,13 +1,14 @@
 """Drift monitoring of a real server with two entry workers: red wines, then white wines, then red wines again.
 
-The server is this module's own (its own BENTOML_HOME over the session's model store): no other test's traffic
-enters its drift window, and its Prometheus files are its own. The tests run in order, each on the window the
-previous one left.
+The server is this module's own (its own BENTOML_HOME over the session's model store, its own capture database): no
+other test's traffic enters its drift window or its live accuracy, and its Prometheus files are its own. The tests
+run in order, each on the window the previous one left.
 """
 
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -31,12 +32,19 @@ from tests.promtool import (
 )
 from train.data import RED, WHITE
 from wine_quality.monitoring import MONITOR_NAME
-from wine_quality.schema import FEATURE_NAMES
+from wine_quality.schema import EXAMPLE, FEATURE_NAMES
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 WINDOW = 500
 # Not made by the service: Prometheus records `up` for every scrape it attempts.
 PROMETHEUS_OWN = {"up"}
+LIVE = (
+    "wine_live_mae",
+    "wine_live_within_half",
+    "wine_live_interval_coverage",
+    "wine_live_brier",
+    "wine_live_labelled",
+)
 
 
 @dataclass
@@ -68,6 +76,7 @@ def monitored(trained: dict[str, dict[str, object]], tmp_path_factory: pytest.Te
         "WINE_DRIFT_WINDOW": str(WINDOW),
         "WINE_ACCESS_LOG": "false",
         "WINE_MONITOR_LOG": "true",
+        "WINE_CAPTURE_DIR": str(work / "capture"),
         "BENTOML_CONFIG_OVERRIDES": json.dumps({"services": {"monitoring": {"options": {"log_path": str(logs)}}}}),
     }
     server = start_server(env=env, log_dir=work)
@@ -75,11 +84,29 @@ def monitored(trained: dict[str, dict[str, object]], tmp_path_factory: pytest.Te
     server.stop()
 
 
-def _psi_alert_test(tmp_path: Path, psi: dict[tuple[str, ...], float], firing: list[tuple[str, ...]]) -> str:
-    """A promtool test: the scraped PSI values held for 15 minutes; the drift rule's expression must give `firing`."""
-    name = 'wine_feature_drift_psi{{feature="{}", model="{}"}}'.format
-    series = [{"series": name(f, m), "values": f"{v!r}x15"} for (f, m), v in psi.items()]
-    expected = [{"labels": name(f, m), "value": psi[f, m]} for f, m in firing]
+@pytest.fixture(scope="module")
+def labelled(monitored: Monitored) -> str:
+    """/metrics once a wine graded by the sklearn model and one classified have their tasters' grades (6 and 5)."""
+    url = monitored.server.url
+    graded = httpx.post(url + "/predict", json=EXAMPLE, timeout=30).json()
+    monitored.sent["sklearn"].append(np.array([[EXAMPLE[n] for n in FEATURE_NAMES]]))
+    classified = httpx.post(url + "/classify", json=EXAMPLE, timeout=30).json()
+    grades = [{"id": graded["id"], "quality": 6}, {"id": classified["id"], "quality": 5}]
+    assert httpx.post(url + "/feedback", json=grades, timeout=30).status_code == 200
+    deadline = time.monotonic() + 30  # live figures are cached a few seconds
+    while True:
+        text = scrape(url)
+        if all(samples(text, name) for name in LIVE):
+            return text
+        assert time.monotonic() < deadline, text
+        time.sleep(0.5)
+
+
+def _rule_test(tmp_path: Path, alert: str, values: dict[str, float], firing: list[str]) -> str:
+    """A promtool test: each series held at its value for 15 minutes; the alert's expression must give exactly the
+    series in `firing` (with their values) at minute 12. promtool's complaint, or "" when it does."""
+    series = [{"series": name, "values": f"{v!r}x15"} for name, v in values.items()]
+    expected = [{"labels": name, "value": values[name]} for name in firing]
     test = {
         "rule_files": [str(ALERTS)],
         "evaluation_interval": "1m",
@@ -87,9 +114,7 @@ def _psi_alert_test(tmp_path: Path, psi: dict[tuple[str, ...], float], firing: l
             {
                 "interval": "1m",
                 "input_series": series,
-                "promql_expr_test": [
-                    {"expr": rule_queries()["WineFeatureDrift"], "eval_time": "12m", "exp_samples": expected}
-                ],
+                "promql_expr_test": [{"expr": rule_queries()[alert], "eval_time": "12m", "exp_samples": expected}],
             }
         ],
     }
@@ -101,6 +126,13 @@ def _psi_alert_test(tmp_path: Path, psi: dict[tuple[str, ...], float], firing: l
         pytest.skip(f"no promtool: {exc}")
     done = promtool("test", "rules", str(path), cwd=tmp_path)
     return done.stdout + done.stderr if done.returncode else ""
+
+
+def _psi_alert_test(tmp_path: Path, psi: dict[tuple[str, ...], float], firing: list[tuple[str, ...]]) -> str:
+    """The scraped PSI values held for 15 minutes: the drift rule's expression must give `firing`."""
+    name = 'wine_feature_drift_psi{{feature="{}", model="{}"}}'.format
+    values = {name(f, m): v for (f, m), v in psi.items()}
+    return _rule_test(tmp_path, "WineFeatureDrift", values, [name(f, m) for f, m in firing])
 
 
 def test_red_wines_keep_every_psi_low_and_both_workers_report_the_same(monitored: Monitored, tmp_path: Path) -> None:
@@ -179,9 +211,10 @@ def test_every_graded_row_is_logged_with_bentoml_monitor(monitored: Monitored) -
     assert all(0 <= r["quality"] <= 10 for r in records)
 
 
-def test_the_dashboard_and_the_alerts_read_only_metrics_the_service_exports(monitored: Monitored) -> None:
-    """Every metric name in the Grafana dashboard's and the alert rules' queries is on the real /metrics."""
-    exported = exported_names(scrape(monitored.server.url))
+def test_the_dashboard_and_the_alerts_read_only_metrics_the_service_exports(labelled: str) -> None:
+    """Every metric name in the Grafana dashboard's and the alert rules' queries is on the real /metrics (with
+    tasters' grades received, so that the live accuracy gauges are there)."""
+    exported = exported_names(labelled)
     queries = {**rule_queries(), **dashboard_queries()}
     missing = {title: metric_names(q) - exported - PROMETHEUS_OWN for title, q in queries.items()}
     assert {title: names for title, names in missing.items() if names} == {}
@@ -189,8 +222,31 @@ def test_the_dashboard_and_the_alerts_read_only_metrics_the_service_exports(moni
 
 
 def test_monitoring_is_in_the_openapi_document(monitored: Monitored) -> None:
-    """GET /monitoring is documented with its response schema."""
+    """GET /monitoring is documented with its response schema: the drift report and the live accuracy."""
     doc = httpx.get(monitored.server.url + "/docs.json").json()
     ok = doc["paths"]["/monitoring"]["get"]["responses"]["200"]["content"]["application/json"]["schema"]
-    assert ok["$ref"].endswith("/MonitoringReport")
-    assert "ModelDrift" in doc["components"]["schemas"]
+    assert ok["$ref"].endswith("/Monitoring")
+    assert {"models", "live"} <= set(doc["components"]["schemas"]["Monitoring"]["properties"])
+    assert {"ModelDrift", "LiveAccuracy"} <= set(doc["components"]["schemas"])
+
+
+def test_the_live_accuracy_alert_matches_each_tag_with_its_cards_mae(
+    monitored: Monitored, labelled: str, tmp_path: Path
+) -> None:
+    """wine_model_cv_mae is each served regressor's card MAE by tag, and the live accuracy alert's expression joins
+    it to the exported wine_live_* series: held 0.2 worse with 150 labels, the sklearn tag's red wines fire; the same
+    with the scraped label count (1), or 0.1 worse, not."""
+    described = httpx.get(monitored.server.url + "/models", timeout=30).json()["models"]
+    cv = samples(labelled, "wine_model_cv_mae")
+    assert cv == {(described[k]["tag"],): described[k]["cv_metrics"]["mae"]["mean"] for k in ("sklearn", "torch")}
+    tag = described["sklearn"]["tag"]
+    counted = samples(labelled, "wine_live_labelled")
+    assert counted == {(tag, "red"): 1.0, (described["classifier"]["tag"], "red"): 1.0}
+    series = 'wine_live_{}{{model="{}", type="red"}}'.format
+    cv_series = {f'wine_model_cv_mae{{model="{t}"}}': v for (t,), v in cv.items()}
+    worse = {**cv_series, series("mae", tag): cv[tag,] + 0.2, series("labelled", tag): 150.0}
+    assert _rule_test(tmp_path, "WineLiveErrorAboveCard", worse, firing=[series("mae", tag)]) == ""
+    few = {**worse, series("labelled", tag): counted[tag, "red"]}
+    assert _rule_test(tmp_path, "WineLiveErrorAboveCard", few, firing=[]) == ""
+    close = {**worse, series("mae", tag): cv[tag,] + 0.1}
+    assert _rule_test(tmp_path, "WineLiveErrorAboveCard", close, firing=[]) == ""

@@ -5,7 +5,6 @@ from __future__ import annotations
 import csv
 import os
 from pathlib import Path
-from typing import Any
 
 import httpx
 import pytest
@@ -16,7 +15,7 @@ from selenium.webdriver.remote.webelement import WebElement
 from selenium.webdriver.support.ui import WebDriverWait
 
 from harness.devserver import Server
-from tests.browser import field, open_page, save_picture, wait_text
+from tests.browser import choose, field, fill, open_page, save_picture, submit, wait_text
 from wine_quality.schema import EXAMPLE, FEATURE_NAMES
 
 pytestmark = pytest.mark.integration
@@ -32,21 +31,6 @@ def message_for(browser: Chrome, element: WebElement) -> str:
     """The text of the error slot the field points to with aria-describedby (what a screen reader reads with it)."""
     ids = str(element.get_attribute("aria-describedby")).split()
     return " ".join(browser.find_element(By.ID, i).text for i in ids if i.startswith("e")).strip()
-
-
-def fill(browser: Chrome, wine: dict[str, Any]) -> None:
-    for name, value in wine.items():
-        box = field(browser, name)
-        box.clear()
-        box.send_keys(str(value))
-
-
-def choose(browser: Chrome, form: str, model_label: str) -> None:
-    browser.find_element(By.XPATH, f"//form[@id='{form}']//label[normalize-space()='{model_label}']/input").click()
-
-
-def submit(browser: Chrome, form: str) -> None:
-    browser.find_element(By.CSS_SELECTOR, f"#{form} button[type=submit]").click()
 
 
 def shot(browser: Chrome, path: Path) -> Path:
@@ -103,7 +87,7 @@ def test_a_value_outside_the_training_range_is_graded_with_a_warning(
     assert warning.startswith("alcohol = 15.5 % vol is outside the range the model was trained on")
     assert len(page.find_elements(By.CSS_SELECTOR, "#warnings li")) == 1
     assert page.find_element(By.ID, "grade").is_displayed()
-    picture = save_picture(page, artifacts / "outside-training-range.png", "#result")
+    picture = save_picture(page, artifacts / "outside-training-range.png", "#taster-form")
     if os.environ.get("UPDATE_README_PICTURE") == "1":
         update_readme_picture(picture)
 
@@ -166,12 +150,13 @@ def test_every_control_has_a_label(page: Chrome) -> None:
 
 
 def test_the_page_fits_a_phone_screen(page: Chrome, server: Server, artifacts: Path) -> None:
-    """At 390 px wide nothing scrolls sideways, and a grade can be had."""
+    """At 390 px wide nothing scrolls sideways, and a grade can be had, with the form for the taster's grade."""
     page.set_window_size(*PHONE)
     open_page(page, server.url)
     page.find_element(By.ID, "example").click()
     submit(page, "wine-form")
     wait_text(page, "#grade")
+    assert page.find_element(By.ID, "taster-grade").is_displayed()
     WebDriverWait(page, 20).until(lambda b: b.find_elements(By.CSS_SELECTOR, "#models-list article"))
     width = page.execute_script("return [document.documentElement.scrollWidth, window.innerWidth]")
     assert width[0] <= width[1]

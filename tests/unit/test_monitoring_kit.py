@@ -19,14 +19,16 @@ def _promtool() -> None:
 
 
 def test_the_alert_rules_parse() -> None:
-    """`promtool check rules` accepts alerts.yml: drift, prediction drift, 5xx, p99 latency, readiness, down."""
+    """`promtool check rules` accepts alerts.yml: drift, prediction drift, live accuracy, 5xx, p99 latency, readiness,
+    down."""
     done = promtool("check", "rules", "alerts.yml")
     assert done.returncode == 0, done.stdout + done.stderr
-    assert "SUCCESS: 6 rules found" in done.stdout
+    assert "SUCCESS: 7 rules found" in done.stdout
 
 
 def test_the_drift_alert_fires_after_ten_minutes_and_stays_quiet_otherwise() -> None:
     """alerts.test.yml's series: PSI 0.9 fires after 10 minutes (not at 9), PSI 0.2 and a 9-minute burst never do;
+    a live MAE 0.25 above the card's fires after 30 minutes (not at 29), not with 60 labelled wines, not 0.10 above;
     5 % of 500s, a slow p99, a model service down and a failed scrape each fire their alert."""
     done = promtool("test", "rules", "alerts.test.yml")
     assert done.returncode == 0, done.stdout + done.stderr
@@ -48,8 +50,9 @@ def test_every_dashboard_query_is_valid_promql(tmp_path: Path) -> None:
     assert done.returncode == 0, done.stdout + done.stderr
 
 
-def test_the_dashboard_shows_traffic_latency_batches_drift_and_out_of_range_values() -> None:
-    """Throughput, latency percentiles, batch sizes, drift per feature and out-of-range counts each have a panel."""
+def test_the_dashboard_shows_traffic_latency_batches_drift_out_of_range_values_and_live_accuracy() -> None:
+    """Throughput, latency percentiles, batch sizes, drift per feature, out-of-range counts and each live accuracy
+    figure (the MAE beside the card's) have a panel."""
     used = set().union(*(metric_names(q) for q in dashboard_queries().values()))
     assert {
         "bentoml_service_request_total",
@@ -58,5 +61,11 @@ def test_the_dashboard_shows_traffic_latency_batches_drift_and_out_of_range_valu
         "wine_feature_drift_psi",
         "wine_prediction_drift_psi",
         "wine_outside_training_range_total",
+        "wine_live_mae",
+        "wine_model_cv_mae",
+        "wine_live_within_half",
+        "wine_live_interval_coverage",
+        "wine_live_brier",
+        "wine_live_labelled",
     } <= used
     assert (KIT / "grafana" / "wine-quality.json").stat().st_size < 64_000

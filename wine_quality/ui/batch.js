@@ -2,6 +2,7 @@
 // service's row limit; a table of the answers (beside the true grade when the file has one) and a CSV download.
 
 import { MODEL_NAMES, api, el, errorsOf, fixed } from "./common.js";
+import { offerTrueGrades } from "./feedback.js";
 import { reading } from "./wine.js";
 
 const SHOWN_ROWS = 1000; // the table shows this many; the download has every row
@@ -71,10 +72,8 @@ export function readTable(text, features) {
     });
     return sample;
   });
-  const truths = qualityAt < 0 ? null : rows.map(({ cells }) => {
-    const t = cells[qualityAt].trim();
-    return t === "" ? null : Number(t);
-  });
+  // a true grade as typed: the service says what it makes of one that is not a whole number from 0 to 10
+  const truths = qualityAt < 0 ? null : rows.map(({ cells }) => reading(cells[qualityAt]) ?? null);
   return { header, rows, samples, truths };
 }
 
@@ -135,7 +134,8 @@ export function setUpBatch(schema) {
 
   function show(table, predictions, model, source) {
     const hasTruth = table.truths !== null;
-    const errors = hasTruth ? predictions.map((p, r) => Math.abs(p.quality - table.truths[r])) : [];
+    const truth = (r) => (typeof table.truths[r] === "number" ? table.truths[r] : NaN); // a blank is no grade of 0
+    const errors = hasTruth ? predictions.map((p, r) => Math.abs(p.quality - truth(r))) : [];
     const known = errors.filter(Number.isFinite);
     const mae = known.length ? known.reduce((a, b) => a + b, 0) / known.length : null;
     if (download) URL.revokeObjectURL(download);
@@ -147,6 +147,7 @@ export function setUpBatch(schema) {
       mae === null ? "" : el("p", {}, "Mean absolute error against the file's quality column: ",
         el("strong", { id: "batch-mae" }, fixed(mae, 3)), ` (${known.length} rows).`),
       el("p", {}, el("a", { id: "batch-download", href: download, download: name }, `Download the results (${name})`)),
+      offerTrueGrades(table, predictions, schema.feedback),
       predictions.length > SHOWN_ROWS ? el("p", {}, `The table shows the first ${SHOWN_ROWS} rows.`) : "",
       el("div", { class: "table-wrap", tabindex: "0", role: "region", "aria-label": "Graded wines" },
         el("table", { id: "batch-table" },

@@ -47,7 +47,8 @@ function resolve(doc, node) {
 
 /**
  * The features, read from the service's OpenAPI document: the `Wine` schema's properties in order, each with its
- * bounds, example and unit (the description ends with the unit in parentheses); and /predict_batch's row limit.
+ * bounds, example and unit (the description ends with the unit in parentheses); /predict_batch's row limit; and
+ * /feedback's grade (its description and bounds) and list limit, or null where the service takes no feedback.
  */
 export async function loadSchema() {
   const answer = await api("docs.json");
@@ -63,7 +64,19 @@ export async function loadSchema() {
   const batch = answer.data.paths["/predict_batch"];
   const content = batch && batch.post.requestBody && batch.post.requestBody.content["application/json"];
   const samples = content && resolve(answer.data, resolve(answer.data, content.schema).properties.samples);
-  return { features, maxRows: (samples && samples.maxItems) || 10000 };
+  const maxRows = (samples && samples.maxItems) || 10000;
+  return { features, maxRows, feedback: feedbackShape(answer.data, maxRows) };
+}
+
+function feedbackShape(doc, maxRows) {
+  const post = doc.paths["/feedback"] && doc.paths["/feedback"].post;
+  const body = post && post.requestBody && resolve(doc, post.requestBody.content["application/json"].schema);
+  const forms = (body && (body.oneOf || body.anyOf)) || [];
+  const one = forms.map((f) => resolve(doc, f)).find((f) => f.properties && f.properties.quality);
+  if (!one) return null;
+  const list = forms.find((f) => f.type === "array");
+  const q = one.properties.quality;
+  return { about: q.description || "", min: q.minimum, max: q.maximum, maxItems: (list && list.maxItems) || maxRows };
 }
 
 /** The grade and its interval drawn on the 0-10 scale. */

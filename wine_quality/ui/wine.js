@@ -25,8 +25,11 @@ export function rangeWarnings(names, sample, model, features) {
   });
 }
 
-/** Build the form's fields from the schema and wire its buttons; `models()` gives the served models once read. */
-export function setUpWineForm(schema, models) {
+/**
+ * Build the form's fields from the schema and wire its buttons; `models()` gives the served models once read, and
+ * `taster` is the taster's grade form, offered under each graded wine.
+ */
+export function setUpWineForm(schema, models, taster) {
   const form = document.getElementById("wine-form");
   const fields = document.getElementById("fields");
   const formError = document.getElementById("form-error");
@@ -90,6 +93,7 @@ export function setUpWineForm(schema, models) {
       el("p", {}, "Model: ", el("code", { id: "answer-model" }, data.model)),
       warnings.length ? el("ul", { class: "warnings", id: "warnings" },
         warnings.map((w) => el("li", { class: "warning" }, w))) : "");
+    taster.offer(data.id);
     result.scrollIntoView({ block: "nearest" }); // below the form on a phone
   }
 
@@ -98,10 +102,11 @@ export function setUpWineForm(schema, models) {
     schema.features.forEach((f, i) => { inputs[i].value = f.example === undefined ? "" : String(f.example); });
     inputs[0].focus();
   });
-  form.addEventListener("reset", () => { clearErrors(); result.replaceChildren(); });
+  form.addEventListener("reset", () => { clearErrors(); result.replaceChildren(); taster.withdraw(); });
   form.addEventListener("submit", async (event) => {
     event.preventDefault();
     clearErrors();
+    taster.withdraw();
     const sample = {};
     schema.features.forEach((f, i) => {
       const value = reading(inputs[i].value);
