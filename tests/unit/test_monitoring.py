@@ -104,7 +104,8 @@ def test_with_drift_off_monitoring_says_so(served: dict[str, ServedModel]) -> No
     )
     answer = TestClient(app).get("/monitoring")
     assert answer.status_code == 200
-    assert answer.json() == {"enabled": False, "window": 1000, "max_age_s": 3600.0, "min_rows": 100, "models": {}}
+    expected = {"enabled": False, "window": 1000, "max_age_s": 3600.0, "min_rows": 100, "models": {}, "live": None}
+    assert answer.json() == expected
     assert [line for line in exposition(None, ready=True).splitlines() if line[0] != "#"] == ["wine_ready 1.0"]
 
 
