@@ -1,10 +1,12 @@
 """The ONNX form of each trained model, and the parity check that stops training when it predicts differently.
 
-Every ONNX form has one input, `features` (double, [N, 11] in schema order), and one output, whatever precision it
-computes in, so that serving treats them all alike: a regressor's `quality` (double, [N]), the grade classifier's
-`probabilities` (double, [N, grades]).
+Every ONNX form has one input, `features` (double, [N, 12]: MODEL_INPUTS, the 11 features in schema order then
+`white`), and one output, whatever precision it computes in, so that serving treats them all alike: a regressor's
+`quality` (double, [N]), the grade classifier's `probabilities` (double, [N, grades]). A pooled model takes `white` as
+one more input; a model per type (wine_quality.per_type) is one graph that computes each type's model on the 11
+features and keeps, row by row, the answer of the row's type (`Where`).
 
-Tolerance of the parity check (largest absolute difference in grade over every row of the training file):
+Tolerance of the parity check (largest absolute difference in grade over every distinct row of the training files):
 - double graphs (the scaler and tree ensembles, linear models): 1e-9. They do scikit-learn's own arithmetic in the
   same precision; what remains is the order of additions, about 1e-15 on a grade of 5.
 - float32 graphs (the network, which torch also runs in float32, and estimators that ONNX Runtime only runs in
@@ -28,13 +30,14 @@ from sklearn.tree import DecisionTreeRegressor
 
 from train.onnx_trees import ML_DOMAIN, ML_OPSET, class_probabilities, tree_ensemble
 from wine_quality.grade_classifier import PROBABILITY_FLOOR, GradeClassifier
+from wine_quality.per_type import WHITE, PerType
 from wine_quality.runtimes import ONNX_INPUT, ONNX_OUTPUT, ONNX_PROBABILITIES, onnx_session
-from wine_quality.schema import FEATURE_NAMES
+from wine_quality.schema import MODEL_INPUTS, WineType
 
 Precision = Literal["double", "float32"]
 TOLERANCE: dict[Precision, float] = {"double": 1e-9, "float32": 1e-4}
 OPSET = 17
-N_FEATURES = len(FEATURE_NAMES)
+N_INPUTS = len(MODEL_INPUTS)
 
 
 class ParityError(RuntimeError):
@@ -42,7 +45,7 @@ class ParityError(RuntimeError):
 
 
 @dataclass(frozen=True)
-class OnnxForm:
+class OnnxGraph:
     """A model's ONNX form and the precision it computes in."""
 
     model: onnx.ModelProto
@@ -57,11 +60,12 @@ def _model(
     initializers: list[TensorProto],
     name: str,
     output: tuple[str, list[int | None]] = (ONNX_OUTPUT, [None]),
+    width: int = N_INPUTS,
 ) -> onnx.ModelProto:
     graph = helper.make_graph(
         nodes,
         name,
-        [helper.make_tensor_value_info(ONNX_INPUT, TensorProto.DOUBLE, [None, N_FEATURES])],
+        [helper.make_tensor_value_info(ONNX_INPUT, TensorProto.DOUBLE, [None, width])],
         [helper.make_tensor_value_info(output[0], TensorProto.DOUBLE, output[1])],
         initializer=initializers,
     )
@@ -71,7 +75,7 @@ def _model(
     return model
 
 
-def _exact_forest(pipeline: Pipeline) -> OnnxForm | None:
+def _exact_forest(pipeline: Pipeline) -> OnnxGraph | None:
     """Scaler + tree ensemble, in scikit-learn's own double arithmetic; None for any other pipeline."""
     *pre, (_, estimator) = pipeline.steps
     if not isinstance(estimator, ExtraTreesRegressor | RandomForestRegressor | DecisionTreeRegressor):
@@ -94,15 +98,16 @@ def _exact_forest(pipeline: Pipeline) -> OnnxForm | None:
     nodes += tree_ensemble(trees, current, "grades")
     initializers.append(numpy_helper.from_array(np.array([-1], dtype=np.int64), "flat"))
     nodes.append(helper.make_node("Reshape", ["grades", "flat"], [ONNX_OUTPUT]))
-    return OnnxForm(_model(nodes, initializers, "wine_quality_sklearn"), "double")
+    return OnnxGraph(_model(nodes, initializers, "wine_quality_sklearn", width=pipeline.n_features_in_), "double")
 
 
-def _skl2onnx(pipeline: Pipeline, precision: Precision) -> OnnxForm:
+def _skl2onnx(pipeline: Pipeline, precision: Precision) -> OnnxGraph:
     """Any other pipeline through skl2onnx, wrapped to the common input and output."""
     from skl2onnx import to_onnx
 
     dtype = np.float64 if precision == "double" else np.float32
-    inner = to_onnx(pipeline, np.zeros((1, N_FEATURES), dtype=dtype), target_opset={"": OPSET, ML_DOMAIN: 3})
+    width = pipeline.n_features_in_
+    inner = to_onnx(pipeline, np.zeros((1, width), dtype=dtype), target_opset={"": OPSET, ML_DOMAIN: 3})
     (inner_in,), (inner_out,) = inner.graph.input, inner.graph.output
     inner_type = TensorProto.DOUBLE if precision == "double" else TensorProto.FLOAT
     nodes = [helper.make_node("Cast", [ONNX_INPUT], [inner_in.name], to=inner_type)]
@@ -113,16 +118,16 @@ def _skl2onnx(pipeline: Pipeline, precision: Precision) -> OnnxForm:
     graph = helper.make_graph(
         nodes,
         "wine_quality_sklearn",
-        [helper.make_tensor_value_info(ONNX_INPUT, TensorProto.DOUBLE, [None, N_FEATURES])],
+        [helper.make_tensor_value_info(ONNX_INPUT, TensorProto.DOUBLE, [None, width])],
         [helper.make_tensor_value_info(ONNX_OUTPUT, TensorProto.DOUBLE, [None])],
         initializer=[*inner.graph.initializer, flat],
     )
     model = helper.make_model(graph, opset_imports=list(inner.opset_import), producer_name="wine-quality")
     onnx.checker.check_model(model, full_check=True)
-    return OnnxForm(model, precision)
+    return OnnxGraph(model, precision)
 
 
-def sklearn_to_onnx(pipeline: Pipeline) -> OnnxForm:
+def sklearn_to_onnx(pipeline: Pipeline) -> OnnxGraph:
     """The pipeline's ONNX form: exact double for scaler + trees, else skl2onnx in double, else in float32."""
     exact = _exact_forest(pipeline)
     if exact is not None:
@@ -135,7 +140,7 @@ def sklearn_to_onnx(pipeline: Pipeline) -> OnnxForm:
     return form
 
 
-def classifier_to_onnx(model: GradeClassifier) -> OnnxForm:
+def classifier_to_onnx(model: GradeClassifier) -> OnnxGraph:
     """The grade classifier in double precision: the forest's class frequencies, then the calibration's softmax of a
     linear map of their logarithms, as scikit-learn computes them."""
     trees = [t.tree_ for t in model.forest_.estimators_]
@@ -154,10 +159,10 @@ def classifier_to_onnx(model: GradeClassifier) -> OnnxForm:
         helper.make_node("Softmax", ["logits"], [ONNX_PROBABILITIES], axis=-1),
     ]
     output = (ONNX_PROBABILITIES, [None, len(model.classes_)])
-    return OnnxForm(_model(nodes, initializers, "wine_quality_classifier", output), "double")
+    return OnnxGraph(_model(nodes, initializers, "wine_quality_classifier", output, model.n_features_in_), "double")
 
 
-def torch_to_onnx(net: Any) -> OnnxForm:
+def torch_to_onnx(net: Any) -> OnnxGraph:
     """The network's ONNX form: float32 inside, as torch computes it, double at the edges."""
     import io
 
@@ -176,7 +181,7 @@ def torch_to_onnx(net: Any) -> OnnxForm:
     net.eval()
     torch.onnx.export(
         DoubleEdges(net),
-        (torch.zeros(2, N_FEATURES, dtype=torch.float64),),
+        (torch.zeros(2, net.n_features, dtype=torch.float64),),
         buffer,  # type: ignore[arg-type]  # a file object works as well as a path
         input_names=[ONNX_INPUT],
         output_names=[ONNX_OUTPUT],
@@ -186,10 +191,87 @@ def torch_to_onnx(net: Any) -> OnnxForm:
     )
     model = onnx.load_from_string(buffer.getvalue())
     onnx.checker.check_model(model, full_check=True)
-    return OnnxForm(model, "float32")
+    return OnnxGraph(model, "float32")
 
 
-def check_parity(native: Callable[[np.ndarray], np.ndarray], form: OnnxForm, rows: np.ndarray) -> float:
+def _constant(name: str, value: np.ndarray) -> onnx.NodeProto:
+    return helper.make_node("Constant", [], [name], value=numpy_helper.from_array(value), name=name)
+
+
+def per_type_graph(forms: dict[WineType, OnnxGraph], model: PerType) -> OnnxGraph:
+    """One graph of each type's ONNX form (each on the 11 features): every type's answer is computed, and each row
+    keeps its own type's (`Where` on white > 0.5); a classifier's probabilities first spread to the columns of all
+    the grades either type's model saw (a product with a 0/1 matrix: each column is one probability times 1.0, plus
+    zeros, so exact)."""
+    (output,) = {form.model.graph.output[0].name for form in forms.values()}
+    classes = getattr(model, "classes_", None)
+    nodes = [
+        _constant("features_from", np.array([0], dtype=np.int64)),
+        _constant("features_to", np.array([WHITE], dtype=np.int64)),
+        _constant("white_to", np.array([WHITE + 1], dtype=np.int64)),
+        _constant("columns", np.array([1], dtype=np.int64)),
+        helper.make_node("Slice", [ONNX_INPUT, "features_from", "features_to", "columns"], ["features_only"]),
+        helper.make_node("Slice", [ONNX_INPUT, "features_to", "white_to", "columns"], ["white_column"]),
+        _constant("half", np.array(0.5, dtype=np.float64)),
+        helper.make_node("Greater", ["white_column", "half"], ["is_white_column"]),
+    ]
+    initializers: list[TensorProto] = []
+    answers = {}
+    for wine_type, form in forms.items():
+        inner = onnx.compose.add_prefix(form.model, prefix=f"{wine_type}_")
+        nodes.append(helper.make_node("Identity", ["features_only"], [f"{wine_type}_{ONNX_INPUT}"]))
+        nodes += list(inner.graph.node)
+        initializers += list(inner.graph.initializer)
+        answers[wine_type] = f"{wine_type}_{output}"
+        if classes is not None:
+            seen = model.model_of(wine_type).classes_
+            spread = (np.asarray(seen)[:, None] == np.asarray(classes)[None, :]).astype(np.float64)
+            nodes += [
+                _constant(f"{wine_type}_spread", spread),
+                helper.make_node("MatMul", [answers[wine_type], f"{wine_type}_spread"], [f"{wine_type}_all_grades"]),
+            ]
+            answers[wine_type] = f"{wine_type}_all_grades"
+    red, white = (answers.get(t, next(iter(answers.values()))) for t in ("red", "white"))
+    if classes is None:  # a grade per row: the condition as [N]
+        nodes += [
+            _constant("flat", np.array([-1], dtype=np.int64)),
+            helper.make_node("Reshape", ["is_white_column", "flat"], ["is_white"]),
+        ]
+    else:  # [N, 1] against [N, grades]: broadcast
+        nodes.append(helper.make_node("Identity", ["is_white_column"], ["is_white"]))
+    nodes.append(helper.make_node("Where", ["is_white", white, red], [output]))
+    shape: list[int | None] = [None] if classes is None else [None, len(classes)]
+    graph = helper.make_graph(
+        nodes,
+        "wine_quality_per_type",
+        [helper.make_tensor_value_info(ONNX_INPUT, TensorProto.DOUBLE, [None, N_INPUTS])],
+        [helper.make_tensor_value_info(output, TensorProto.DOUBLE, shape)],
+        initializer=initializers,
+    )
+    opsets: dict[str, int] = {}
+    for form in forms.values():
+        for entry in form.model.opset_import:
+            opsets[entry.domain] = max(opsets.get(entry.domain, 0), entry.version)
+    joined = helper.make_model(
+        graph, opset_imports=[helper.make_opsetid(d, v) for d, v in opsets.items()], producer_name="wine-quality"
+    )
+    onnx.checker.check_model(joined, full_check=True)
+    precision: Precision = "float32" if any(f.precision == "float32" for f in forms.values()) else "double"
+    return OnnxGraph(joined, precision)
+
+
+def per_type(export: Callable[[Any], OnnxGraph]) -> Callable[[Any], OnnxGraph]:
+    """An exporter that also takes a model per type: each type's model exported, then joined (per_type_graph)."""
+
+    def exported(model: Any) -> OnnxGraph:
+        if not isinstance(model, PerType):
+            return export(model)
+        return per_type_graph({t: export(m) for t, m in model.models_.items()}, model)
+
+    return exported
+
+
+def check_parity(native: Callable[[np.ndarray], np.ndarray], form: OnnxGraph, rows: np.ndarray) -> float:
     """The largest absolute difference between the two forms' outputs (grades or probabilities) on these rows;
     ParityError above tolerance."""
     session = onnx_session(form.serialized(), threads=1)
@@ -200,6 +282,6 @@ def check_parity(native: Callable[[np.ndarray], np.ndarray], form: OnnxForm, row
     if not diff <= tolerance:
         raise ParityError(
             f"the ONNX form ({form.precision}) predicts up to {diff:.3g} away from the native model on {len(rows)} "
-            f"rows of the training file (tolerance {tolerance:g}): not saved"
+            f"distinct rows of the training files (tolerance {tolerance:g}): not saved"
         )
     return diff

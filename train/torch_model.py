@@ -14,7 +14,11 @@ import torch
 
 from train.network import LOSSES, OPTIMIZERS, NetConfig, NetRegressor
 from train.onnx_export import torch_to_onnx
-from train.workflow import Hyperparameters, Recipe, parser, run
+from train.workflow import Hyperparameters, Layout, Recipe, parser, run
+from wine_quality.nets import TypeSwitch
+from wine_quality.per_type import PerType
+
+LAYOUT: Layout = "pooled"
 
 
 def _sizes(text: str) -> tuple[int, ...]:
@@ -36,14 +40,18 @@ def hyperparameters(model: NetRegressor) -> Hyperparameters:
     return settings
 
 
-def write_checkpoint(model: NetRegressor, path: Path) -> None:
-    torch.save(model.net_.checkpoint(), path)
+def write_checkpoint(model: NetRegressor | PerType, path: Path) -> None:
+    """The ensemble's checkpoint, or, per type, each type's ensemble's."""
+    if isinstance(model, PerType):
+        torch.save(TypeSwitch({t: m.net_ for t, m in model.models_.items()}).checkpoint(), path)
+    else:
+        torch.save(model.net_.checkpoint(), path)
 
 
 def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     """Train, evaluate, export, save and pin; print the held-out metrics as JSON."""
     d = NetConfig()
-    p = parser("torch", __doc__ or "", cv_repeats=1)
+    p = parser("torch", __doc__ or "", cv_repeats=1, layout=LAYOUT)
     p.add_argument("--hidden", type=_sizes, default=d.hidden, help="hidden layer widths (default 64,64,32)")
     p.add_argument("--dropout", type=float, default=d.dropout, help="default %(default)s")
     p.add_argument("--optimizer", choices=sorted(OPTIMIZERS), default=d.optimizer, help="default %(default)s")

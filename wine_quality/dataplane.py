@@ -97,8 +97,9 @@ class DataPlane:
         """Grades, intervals and out-of-range flags for checked rows of the 11 features in schema order."""
         served = self.served[kind]
         quality = np.asarray(await self.clients[kind].predict(rows), dtype=np.float64)
-        low, high = served.intervals(quality)
-        outside = served.outside_training_range(rows)
+        white = np.zeros(len(rows), dtype=bool)  # every wine red until rows carry their type
+        low, high = served.intervals(quality, white)
+        outside = served.outside_training_range(rows, white)
         if self.monitor is not None:
             self.monitor.observe(kind, rows, quality, outside)
         return Graded(served, rows, quality, low, high, outside)
@@ -108,7 +109,7 @@ class DataPlane:
         served = self.served[self.classifier]
         output = np.asarray(await self.clients[self.classifier].predict(rows), dtype=np.float64)
         probabilities = output.reshape(len(rows), len(self._grades))
-        outside = served.outside_training_range(rows)
+        outside = served.outside_training_range(rows, np.zeros(len(rows), dtype=bool))  # red until rows carry a type
         if self.monitor is not None:  # drift of the expected grade, as the classifier's reference holds
             self.monitor.observe(self.classifier, rows, probabilities @ self._classes, outside)
         good = good_probability(probabilities, self._classes, self._good_threshold)

@@ -94,12 +94,12 @@ class Monitor:
         self.settings = settings
         self.window = Window(folder or server_folder(), settings.window, settings.max_age_s)
         self.references = {
-            kind: _Reference(
+            kind: _Reference(  # red's reference until rows carry their type
                 tag=s.tag,
-                low=s.low,
-                high=s.high,
-                features=[Reference(s.card.reference.features[name]) for name in FEATURE_NAMES],
-                prediction=Reference(s.card.reference.prediction),
+                low=s.types["red"].low,
+                high=s.types["red"].high,
+                features=[Reference(s.types["red"].reference.features[name]) for name in FEATURE_NAMES],
+                prediction=Reference(s.types["red"].reference.prediction),
             )
             for kind, s in served.items()
         }

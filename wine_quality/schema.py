@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from operator import attrgetter
-from typing import Annotated, Any, Protocol, cast
+from typing import Annotated, Any, Literal, Protocol, cast
 
 import numpy as np
 from pydantic import (
@@ -51,6 +51,14 @@ FEATURES: tuple[Feature, ...] = (
 FEATURE_NAMES: tuple[str, ...] = tuple(f.name for f in FEATURES)
 TARGET = "quality"
 TARGET_LOW, TARGET_HIGH = 0, 10
+
+# The two wines of the data (a `type` column in the widely used combined file); a wine without a type is red.
+WineType = Literal["red", "white"]
+TYPES: tuple[WineType, ...] = ("red", "white")
+TYPE_COLUMN = "type"
+# What every model takes, in this order: the 11 features, then `white` (0.0 red, 1.0 white).
+WHITE_INPUT = "white"
+MODEL_INPUTS: tuple[str, ...] = (*FEATURE_NAMES, WHITE_INPUT)
 
 # The first row of the red file: the seed README's curl payload (its answer there: 5.06 and 5.15).
 EXAMPLE: dict[str, float] = {

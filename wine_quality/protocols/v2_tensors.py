@@ -169,7 +169,7 @@ def encode(outputs: list[tuple[str, bool]], graded: Graded, request_id: str | No
         "quality": graded.quality,
         "quality_low": graded.low,
         "quality_high": graded.high,
-        "outside_training_range": (wines < served.low) | (wines > served.high),
+        "outside_training_range": served.outside(wines, np.zeros(len(wines), dtype=bool)),  # red until typed rows
     }
     described, chunks = [], []
     for name, binary in outputs:
