@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib
 from typing import TYPE_CHECKING
 
 from train.evaluation.formats import paper_cell, pct
@@ -13,21 +12,12 @@ from wine_quality.schema import TYPES
 if TYPE_CHECKING:
     from train.evaluation.report import Report
 
-# the training script that serves each family
-SCRIPTS = {
-    "extra_trees": "train.sklearn_model",
-    "torch_ensemble": "train.torch_model",
-    "classifier": "train.classifier_model",
-}
+# the training script that serves each family; tests/model/test_layouts.py holds its default layout to this run's choice
+SCRIPTS = {"extra_trees": "sklearn_model", "torch_ensemble": "torch_model", "classifier": "classifier_model"}
 
 
-def _served_layout(family: str, chosen: str) -> str:
-    """What the family's training script trains by default, against this run's choice."""
-    if family not in SCRIPTS:
-        return ""
-    layout = str(importlib.import_module(SCRIPTS[family]).LAYOUT)
-    same = "as chosen" if layout == chosen else "**not** as this run chose"
-    return f" `python -m {SCRIPTS[family]}` trains it {layout.replace('_', ' ')} by default ({same})."
+def _served_by(family: str) -> str:
+    return f" `python -m train.{SCRIPTS[family]}` trains this layout by default." if family in SCRIPTS else ""
 
 
 def poolings(report: Report) -> list[Pooling]:
@@ -116,8 +106,7 @@ def _choices(found: list[Pooling]) -> list[str]:
         helps = "helps red" if red.lower else "does not clearly change red" if red.not_worse else "hurts red"
         lines.append(
             f"- `{pooling.model}`: **{pooling.choice.replace('_', ' ')}**. Pooling {helps}, the smaller set (MAD "
-            f"{red.mean:+.4f} ± {red.se:.4f}); white {white.mean:+.4f} ± {white.se:.4f}."
-            + _served_layout(pooling.model, pooling.choice)
+            f"{red.mean:+.4f} ± {red.se:.4f}); white {white.mean:+.4f} ± {white.se:.4f}." + _served_by(pooling.model)
         )
     return lines
 
@@ -128,5 +117,5 @@ def _classifier(pooling: ClassifierPooling | None) -> list[str]:
     parts = [f"{t} {_paired(pooling.brier(t))}" for t in TYPES]
     return [
         f"- the grade classifier (multi-class Brier score, the same rule): **{pooling.choice.replace('_', ' ')}**; "
-        f"pooled − per type: {'; '.join(parts)}." + _served_layout("classifier", pooling.choice),
+        f"pooled − per type: {'; '.join(parts)}." + _served_by("classifier"),
     ]
