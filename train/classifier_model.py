@@ -16,6 +16,7 @@ import numpy as np
 from train.data import Split, is_type
 from train.metrics import baseline_probabilities, probability_metrics
 from train.onnx_export import classifier_to_onnx
+from train.onnx_per_type import per_type
 from train.workflow import Describe, Hyperparameters, Layout, Recipe, parser, run
 from wine_quality.card import ClassifierCard, ProbabilityFigures, ProbabilityMetrics
 from wine_quality.grade_classifier import GradeClassifier
@@ -98,7 +99,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
         make_model=lambda seed: GradeClassifier(**settings, random_state=seed),
         hyperparameters=lambda model: {**hyperparameters(model), "good_threshold": args.good_threshold},
         write_native=write_joblib,
-        to_onnx=classifier_to_onnx,
+        to_onnx=per_type(classifier_to_onnx),
         libraries=("scikit-learn",),
         native_output=lambda model: model.predict_proba,
         describe=describe(args.good_threshold),

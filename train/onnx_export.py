@@ -3,8 +3,7 @@
 Every ONNX form has one input, `features` (double, [N, 12]: MODEL_INPUTS, the 11 features in schema order then
 `white`), and one output, whatever precision it computes in, so that serving treats them all alike: a regressor's
 `quality` (double, [N]), the grade classifier's `probabilities` (double, [N, grades]). A pooled model takes `white` as
-one more input; a model per type (wine_quality.per_type) is one graph that computes each type's model on the 11
-features and keeps, row by row, the answer of the row's type (`Where`).
+one more input; a model per type is one graph of both types' models (train/onnx_per_type.py).
 
 Tolerance of the parity check (largest absolute difference in grade over every distinct row of the training files):
 - double graphs (the scaler and tree ensembles, linear models): 1e-9. They do scikit-learn's own arithmetic in the
@@ -30,9 +29,8 @@ from sklearn.tree import DecisionTreeRegressor
 
 from train.onnx_trees import ML_DOMAIN, ML_OPSET, class_probabilities, tree_ensemble
 from wine_quality.grade_classifier import PROBABILITY_FLOOR, GradeClassifier
-from wine_quality.per_type import WHITE, PerType
 from wine_quality.runtimes import ONNX_INPUT, ONNX_OUTPUT, ONNX_PROBABILITIES, onnx_session
-from wine_quality.schema import MODEL_INPUTS, WineType
+from wine_quality.schema import MODEL_INPUTS
 
 Precision = Literal["double", "float32"]
 TOLERANCE: dict[Precision, float] = {"double": 1e-9, "float32": 1e-4}
@@ -75,27 +73,42 @@ def _model(
     return model
 
 
-def _exact_forest(pipeline: Pipeline) -> OnnxGraph | None:
-    """Scaler + tree ensemble, in scikit-learn's own double arithmetic; None for any other pipeline."""
+def forest_steps(pipeline: Pipeline) -> tuple[list[StandardScaler], list[Any]] | None:
+    """A pipeline's scalers and its trees' `tree_`s, if it is scalers then a tree ensemble; None otherwise."""
     *pre, (_, estimator) = pipeline.steps
     if not isinstance(estimator, ExtraTreesRegressor | RandomForestRegressor | DecisionTreeRegressor):
         return None
     if any(not isinstance(step, StandardScaler) or not step.with_mean or not step.with_std for _, step in pre):
         return None
-    nodes, initializers, current = [], [], ONNX_INPUT
-    for i, (_, scaler) in enumerate(pre):  # (x - mean) / scale, as StandardScaler.transform computes it
-        mean, scale = f"mean_{i}", f"scale_{i}"
+    return [step for _, step in pre], [t.tree_ for t in getattr(estimator, "estimators_", [estimator])]
+
+
+def scaling(
+    scalers: list[StandardScaler], x: str, prefix: str = ""
+) -> tuple[list[onnx.NodeProto], list[TensorProto], str]:
+    """Nodes computing (x - mean) / scale for each scaler in turn, as StandardScaler.transform does, and the output."""
+    nodes, initializers, current = [], [], x
+    for i, scaler in enumerate(scalers):
+        mean, scale = f"{prefix}mean_{i}", f"{prefix}scale_{i}"
         initializers += [
             numpy_helper.from_array(np.asarray(scaler.mean_, dtype=np.float64), mean),
             numpy_helper.from_array(np.asarray(scaler.scale_, dtype=np.float64), scale),
         ]
         nodes += [
-            helper.make_node("Sub", [current, mean], [f"centred_{i}"]),
-            helper.make_node("Div", [f"centred_{i}", scale], [f"scaled_{i}"]),
+            helper.make_node("Sub", [current, mean], [f"{prefix}centred_{i}"]),
+            helper.make_node("Div", [f"{prefix}centred_{i}", scale], [f"{prefix}scaled_{i}"]),
         ]
-        current = f"scaled_{i}"
-    trees = [t.tree_ for t in getattr(estimator, "estimators_", [estimator])]
-    nodes += tree_ensemble(trees, current, "grades")
+        current = f"{prefix}scaled_{i}"
+    return nodes, initializers, current
+
+
+def _exact_forest(pipeline: Pipeline) -> OnnxGraph | None:
+    """Scaler + tree ensemble, in scikit-learn's own double arithmetic; None for any other pipeline."""
+    steps = forest_steps(pipeline)
+    if steps is None:
+        return None
+    nodes, initializers, current = scaling(steps[0], ONNX_INPUT)
+    nodes += tree_ensemble(steps[1], current, "grades")
     initializers.append(numpy_helper.from_array(np.array([-1], dtype=np.int64), "flat"))
     nodes.append(helper.make_node("Reshape", ["grades", "flat"], [ONNX_OUTPUT]))
     return OnnxGraph(_model(nodes, initializers, "wine_quality_sklearn", width=pipeline.n_features_in_), "double")
@@ -192,83 +205,6 @@ def torch_to_onnx(net: Any) -> OnnxGraph:
     model = onnx.load_from_string(buffer.getvalue())
     onnx.checker.check_model(model, full_check=True)
     return OnnxGraph(model, "float32")
-
-
-def _constant(name: str, value: np.ndarray) -> onnx.NodeProto:
-    return helper.make_node("Constant", [], [name], value=numpy_helper.from_array(value), name=name)
-
-
-def per_type_graph(forms: dict[WineType, OnnxGraph], model: PerType) -> OnnxGraph:
-    """One graph of each type's ONNX form (each on the 11 features): every type's answer is computed, and each row
-    keeps its own type's (`Where` on white > 0.5); a classifier's probabilities first spread to the columns of all
-    the grades either type's model saw (a product with a 0/1 matrix: each column is one probability times 1.0, plus
-    zeros, so exact)."""
-    (output,) = {form.model.graph.output[0].name for form in forms.values()}
-    classes = getattr(model, "classes_", None)
-    nodes = [
-        _constant("features_from", np.array([0], dtype=np.int64)),
-        _constant("features_to", np.array([WHITE], dtype=np.int64)),
-        _constant("white_to", np.array([WHITE + 1], dtype=np.int64)),
-        _constant("columns", np.array([1], dtype=np.int64)),
-        helper.make_node("Slice", [ONNX_INPUT, "features_from", "features_to", "columns"], ["features_only"]),
-        helper.make_node("Slice", [ONNX_INPUT, "features_to", "white_to", "columns"], ["white_column"]),
-        _constant("half", np.array(0.5, dtype=np.float64)),
-        helper.make_node("Greater", ["white_column", "half"], ["is_white_column"]),
-    ]
-    initializers: list[TensorProto] = []
-    answers = {}
-    for wine_type, form in forms.items():
-        inner = onnx.compose.add_prefix(form.model, prefix=f"{wine_type}_")
-        nodes.append(helper.make_node("Identity", ["features_only"], [f"{wine_type}_{ONNX_INPUT}"]))
-        nodes += list(inner.graph.node)
-        initializers += list(inner.graph.initializer)
-        answers[wine_type] = f"{wine_type}_{output}"
-        if classes is not None:
-            seen = model.model_of(wine_type).classes_
-            spread = (np.asarray(seen)[:, None] == np.asarray(classes)[None, :]).astype(np.float64)
-            nodes += [
-                _constant(f"{wine_type}_spread", spread),
-                helper.make_node("MatMul", [answers[wine_type], f"{wine_type}_spread"], [f"{wine_type}_all_grades"]),
-            ]
-            answers[wine_type] = f"{wine_type}_all_grades"
-    red, white = (answers.get(t, next(iter(answers.values()))) for t in ("red", "white"))
-    if classes is None:  # a grade per row: the condition as [N]
-        nodes += [
-            _constant("flat", np.array([-1], dtype=np.int64)),
-            helper.make_node("Reshape", ["is_white_column", "flat"], ["is_white"]),
-        ]
-    else:  # [N, 1] against [N, grades]: broadcast
-        nodes.append(helper.make_node("Identity", ["is_white_column"], ["is_white"]))
-    nodes.append(helper.make_node("Where", ["is_white", white, red], [output]))
-    shape: list[int | None] = [None] if classes is None else [None, len(classes)]
-    graph = helper.make_graph(
-        nodes,
-        "wine_quality_per_type",
-        [helper.make_tensor_value_info(ONNX_INPUT, TensorProto.DOUBLE, [None, N_INPUTS])],
-        [helper.make_tensor_value_info(output, TensorProto.DOUBLE, shape)],
-        initializer=initializers,
-    )
-    opsets: dict[str, int] = {}
-    for form in forms.values():
-        for entry in form.model.opset_import:
-            opsets[entry.domain] = max(opsets.get(entry.domain, 0), entry.version)
-    joined = helper.make_model(
-        graph, opset_imports=[helper.make_opsetid(d, v) for d, v in opsets.items()], producer_name="wine-quality"
-    )
-    onnx.checker.check_model(joined, full_check=True)
-    precision: Precision = "float32" if any(f.precision == "float32" for f in forms.values()) else "double"
-    return OnnxGraph(joined, precision)
-
-
-def per_type(export: Callable[[Any], OnnxGraph]) -> Callable[[Any], OnnxGraph]:
-    """An exporter that also takes a model per type: each type's model exported, then joined (per_type_graph)."""
-
-    def exported(model: Any) -> OnnxGraph:
-        if not isinstance(model, PerType):
-            return export(model)
-        return per_type_graph({t: export(m) for t, m in model.models_.items()}, model)
-
-    return exported
 
 
 def check_parity(native: Callable[[np.ndarray], np.ndarray], form: OnnxGraph, rows: np.ndarray) -> float:

@@ -15,7 +15,7 @@ from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
 from sklearn.svm import SVR
 
-from train.onnx_export import sklearn_to_onnx
+from train.onnx_per_type import sklearn_per_type
 from train.workflow import Hyperparameters, Layout, Recipe, parser, run
 
 # Settings chosen by the nested cross-validation of `make evaluate` (reports/EVALUATION.md). Extra trees won on
@@ -88,7 +88,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
         make_model=lambda seed: build_pipeline(args.estimator, seed, params),
         hyperparameters=hyperparameters,
         write_native=write_joblib,
-        to_onnx=sklearn_to_onnx,
+        to_onnx=sklearn_per_type,
         libraries=("scikit-learn",),
     )
     return run(recipe, args)

@@ -14,6 +14,7 @@ import torch
 
 from train.network import LOSSES, OPTIMIZERS, NetConfig, NetRegressor
 from train.onnx_export import torch_to_onnx
+from train.onnx_per_type import per_type
 from train.workflow import Hyperparameters, Layout, Recipe, parser, run
 from wine_quality.nets import TypeSwitch
 from wine_quality.per_type import PerType
@@ -102,7 +103,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
         make_model=lambda seed: NetRegressor.from_config(replace(config, seed=seed), progress=progress),
         hyperparameters=hyperparameters,
         write_native=write_checkpoint,
-        to_onnx=lambda model: torch_to_onnx(model.net_),
+        to_onnx=per_type(lambda model: torch_to_onnx(model.net_)),
         libraries=("torch",),
     )
     return run(recipe, args)

@@ -25,7 +25,7 @@ from train.crossval import CrossValidation, Regressor, conformal_half_widths, cr
 from train.data import DATA_FILES, DataError, Split, file_sha256, is_type, load_typed, split_wines
 from train.grade_calibration import grade_ranges
 from train.metrics import regression_metrics
-from train.onnx_export import TOLERANCE, OnnxGraph, ParityError, check_parity, per_type
+from train.onnx_export import TOLERANCE, OnnxGraph, ParityError, check_parity
 from train.tracking import INSTALL, TrackOption, track_training
 from wine_quality.card import (
     ClassifierCard,
@@ -72,7 +72,7 @@ class Recipe:
     make_model: Callable[[int], Regressor]  # seed -> a fresh, unfitted model (pooled; per type, each type's)
     hyperparameters: Callable[[Any], Hyperparameters]  # fitted model -> its settings
     write_native: Callable[[Any, Path], None]  # fitted model, file -> the native form saved
-    to_onnx: Callable[[Any], OnnxGraph]  # fitted model -> its ONNX form
+    to_onnx: Callable[[Any], OnnxGraph]  # fitted model (pooled, or PerType: train.onnx_per_type) -> its ONNX form
     libraries: tuple[str, ...]  # recorded in the card's versions
     # fitted model -> what its ONNX form must reproduce (a regressor's grades; a classifier's probabilities)
     native_output: Callable[[Any], Callable[[np.ndarray], np.ndarray]] = lambda model: model.predict
@@ -181,7 +181,7 @@ def _held_out(y: np.ndarray, predicted: np.ndarray, by_grade: dict[str, GradeRan
 
 def _onnx_card(recipe: Recipe, model: Any, every_row: np.ndarray) -> tuple[OnnxGraph, OnnxForm]:
     """The ONNX form, checked against the native model on every distinct row of the training files."""
-    form = per_type(recipe.to_onnx)(model)
+    form = recipe.to_onnx(model)
     try:
         diff = check_parity(recipe.native_output(model), form, every_row)
     except ParityError as exc:

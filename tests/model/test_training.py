@@ -7,6 +7,7 @@ from pathlib import Path
 
 import bentoml
 import numpy as np
+import onnx
 import pandas as pd
 import pytest
 
@@ -14,7 +15,8 @@ from tests.conftest import run_cli
 from train import sklearn_model, torch_model
 from train.data import DATA_FILES, RED, WHITE, file_sha256, is_type, load_files, load_wines, split_wines
 from train.metrics import regression_metrics
-from train.onnx_export import TOLERANCE, OnnxGraph
+from train.onnx_export import TOLERANCE, OnnxGraph, sklearn_to_onnx
+from wine_quality.kinds import KINDS
 from wine_quality.pins import read_pins
 from wine_quality.schema import FEATURE_NAMES, MODEL_INPUTS
 from wine_quality.served import ServedModel
@@ -117,11 +119,36 @@ def test_a_white_wine_is_graded_with_whites_calibration_and_ranges(both: dict[st
 
 
 def test_the_onnx_form_predicts_what_the_native_model_predicts_on_every_wine(both: dict[str, ServedModel]) -> None:
-    """Both layouts' ONNX forms, on every distinct row of both files: exactly the native grades (double precision)."""
+    """Both layouts' ONNX forms, on every distinct row of both files: exactly the native grades (double precision).
+    Per type, the forests are one ensemble whose trees first ask the type: as many trees as one type's forest."""
     rows = split_wines(load_files(DATA_FILES), 0.2, 3).x_all
     for model in both.values():
         native = served("sklearn", model.tag, "native").predictor(1)(rows)
         assert np.array_equal(model.predictor(1)(rows), native)
+    graph = onnx.load(Path(both["per_type"].path) / both["per_type"].card.onnx.file).graph
+    (ensemble,) = [node for node in graph.node if node.op_type == "TreeEnsemble"]
+    roots = next(a.ints for a in ensemble.attribute if a.name == "tree_roots")
+    assert len(roots) == 10  # --param n_estimators=10
+
+
+@pytest.mark.parametrize(
+    ("kind", "argv"),
+    [
+        ("sklearn", ["--no-pin", "--estimator", "ridge", "--cv-repeats", "1"]),
+        ("torch", TINY_NET),
+        ("classifier", ["--no-pin", "--n-estimators", "5"]),
+    ],
+)
+def test_every_kind_per_type_is_one_graph_with_parity(kind: str, argv: list[str]) -> None:
+    """Per type, each kind's ONNX form (both types' graphs, each row answered by its type's) predicts what its native
+    form predicts on every distinct row of both files, within the tolerance of its precision."""
+    tag = json.loads(run_cli("-m", KINDS[kind].train_module, *argv, "--layout", "per_type").stdout)["tag"]
+    onnx_model, native = served(kind, tag, "onnx"), served(kind, tag, "native")
+    rows = split_wines(load_files(DATA_FILES), 0.2, 42).x_all
+    card = onnx_model.card
+    assert card.layout == "per_type" and card.onnx.rows_checked == len(rows) == 5320
+    difference = np.max(np.abs(onnx_model.predictor(1)(rows) - native.predictor(1)(rows)))
+    assert difference <= card.onnx.tolerance == TOLERANCE[card.onnx.precision]
 
 
 @pytest.mark.parametrize(("kind", "argv"), [("sklearn", TINY_TREES + HOLDOUT), ("torch", TINY_NET + HOLDOUT)])
@@ -149,8 +176,8 @@ def test_the_onnx_form_predicts_what_the_native_model_predicts(kind: str, argv: 
 def test_a_parity_failure_stops_training_and_saves_nothing(monkeypatch: pytest.MonkeyPatch) -> None:
     """An ONNX form that predicts other grades (here: another model's) ends the run with the measured difference."""
     other = sklearn_model.build_pipeline("ridge", 0).fit(np.ones((3, 12)) * [[1], [2], [3]], np.array([3.0, 5.0, 8.0]))
-    wrong = sklearn_model.sklearn_to_onnx(other)
-    monkeypatch.setattr(sklearn_model, "sklearn_to_onnx", lambda pipeline: OnnxGraph(wrong.model, wrong.precision))
+    wrong = sklearn_to_onnx(other)
+    monkeypatch.setattr(sklearn_model, "sklearn_per_type", lambda pipeline: OnnxGraph(wrong.model, wrong.precision))
     before = {str(m.tag) for m in bentoml.models.list("wine_quality_sklearn")}
     with pytest.raises(SystemExit, match=r"the ONNX form \(double\) predicts up to .* \(tolerance 1e-09\): not saved"):
         sklearn_model.main(["--no-pin", "--estimator", "linear", *RED_ONLY])
