@@ -20,9 +20,9 @@ from train.evaluation.candidates import BY_KEY, Params
 from train.evaluation.classification import GOOD, PREDICTORS, SCORES, ClassifierResult
 from train.evaluation.nested import CVPlan, Fold, MakeModel, Search
 from train.evaluation.results import ModelResult, Stat
-from train.evaluation.summary import intervals, out_of_fold, per_fold_metrics, summarise_metrics, summarise_search
+from train.evaluation.summary import model_result
 from train.grade_calibration import grade_ranges
-from train.metrics import baseline_probabilities, probability_metrics, regression_metrics
+from train.metrics import baseline_probabilities, probability_metrics
 from wine_quality.grade_classifier import GradeClassifier
 from wine_quality.schema import TYPES, WineType
 
@@ -98,27 +98,11 @@ def evaluate_pooled(model: str, data: TypeData, plan: CVPlan) -> dict[WineType, 
     started = time.perf_counter()
     folds = pooled_nested_cv(candidate.make, grid, data, plan)
     seconds = time.perf_counter() - started
-    results = {}
-    for wine_type, (_, y, rows) in data.items():
-        measured = per_fold_metrics(y, folds[wine_type])
-        runs = out_of_fold(y, folds[wine_type], plan.repeats)
-        results[wine_type] = ModelResult(
-            dataset=wine_type,
-            model=model,
-            label=f"{candidate.label}, pooled: red and white wines, the type an input",
-            kind=candidate.kind,
-            duplicates_kept=False,
-            rows_raw=rows,
-            y=y,
-            metrics=summarise_metrics(measured),
-            metrics_per_run=summarise_metrics([regression_metrics(y, run) for run in runs]),
-            per_fold=measured,
-            intervals=intervals(y, folds[wine_type]),
-            search=summarise_search(grid, folds[wine_type]),
-            seconds=seconds,
-            first_run=runs[0],
-        )
-    return results
+    label = f"{candidate.label}, pooled: red and white wines, the type an input"
+    return {
+        t: model_result(t, candidate, grid, y, folds[t], plan.repeats, rows, seconds, label=label)
+        for t, (_, y, rows) in data.items()
+    }
 
 
 def evaluate_pooled_classifier(data: TypeData, plan: CVPlan) -> dict[WineType, ClassifierResult]:

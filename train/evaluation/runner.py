@@ -19,9 +19,8 @@ from train.evaluation.curves import learning_curve
 from train.evaluation.nested import CVPlan, nested_cv
 from train.evaluation.pooled import POOLED_MODELS, TypeData, evaluate_pooled, evaluate_pooled_classifier
 from train.evaluation.results import ByModel, Evaluation, LearningCurve, ModelResult
-from train.evaluation.summary import intervals, out_of_fold, per_fold_metrics, summarise_metrics, summarise_search
+from train.evaluation.summary import model_result
 from train.evaluation.verdicts import best_sklearn, recommended
-from train.metrics import regression_metrics
 from wine_quality.per_type import FEATURES
 from wine_quality.schema import FEATURE_NAMES, TARGET, TYPES, WineType
 
@@ -51,23 +50,8 @@ def evaluate_model(
     started = time.perf_counter()
     folds = nested_cv(candidate.make, grid, x, y, plan, intervals=fixed is None)
     seconds = time.perf_counter() - started
-    measured = per_fold_metrics(y, folds)
-    runs = out_of_fold(y, folds, plan.repeats)
-    return ModelResult(
-        dataset=dataset,
-        model=model,
-        label=candidate.label,
-        kind=candidate.kind,
-        duplicates_kept=keep_duplicates,
-        rows_raw=rows,
-        y=y,
-        metrics=summarise_metrics(measured),
-        metrics_per_run=summarise_metrics([regression_metrics(y, run) for run in runs]),
-        per_fold=measured,
-        intervals=intervals(y, folds),
-        search=summarise_search(grid, folds),
-        seconds=seconds,
-        first_run=runs[0],
+    return model_result(
+        dataset, candidate, grid, y, folds, plan.repeats, rows, seconds, duplicates_kept=keep_duplicates
     )
 
 
