@@ -17,8 +17,8 @@ from train.data import Split, is_type
 from train.metrics import baseline_probabilities, probability_metrics
 from train.onnx_export import classifier_to_onnx
 from train.onnx_per_type import per_type
-from train.workflow import Describe, Hyperparameters, Layout, Recipe, parser, run
-from wine_quality.card import ClassifierCard, ProbabilityFigures, ProbabilityMetrics
+from train.workflow import Describe, Hyperparameters, Recipe, parser, run
+from wine_quality.card import ClassifierCard, Layout, ProbabilityFigures, ProbabilityMetrics
 from wine_quality.grade_classifier import GradeClassifier
 from wine_quality.per_type import PerType
 from wine_quality.schema import WineType

@@ -15,7 +15,8 @@ import torch
 from train.network import LOSSES, OPTIMIZERS, NetConfig, NetRegressor
 from train.onnx_export import torch_to_onnx
 from train.onnx_per_type import per_type
-from train.workflow import Hyperparameters, Layout, Recipe, parser, run
+from train.workflow import Hyperparameters, Recipe, parser, run
+from wine_quality.card import Layout
 from wine_quality.nets import TypeSwitch
 from wine_quality.per_type import PerType
 

@@ -16,7 +16,7 @@ import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -34,6 +34,7 @@ from wine_quality.card import (
     GradeRanges,
     HeldOutMetrics,
     IntervalCalibration,
+    Layout,
     ModelCard,
     OnnxForm,
     ProbabilityFigures,
@@ -58,7 +59,6 @@ INTERVAL_METHOD = (
     "spans the grades whose range holds its prediction"
 )
 Hyperparameters = dict[str, str | int | float | bool | list[int] | list[float]]
-Layout = Literal["pooled", "per_type"]
 # (model fitted on the training rows, saved model, split) -> the classifier's card section and its figures per type
 Describe = Callable[[Any, Any, Split], tuple[ClassifierCard, dict[WineType, ProbabilityFigures]]]
 

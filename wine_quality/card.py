@@ -17,6 +17,8 @@ from wine_quality.schema import WineType
 INTERVAL_LEVELS = (0.8, 0.9, 0.95)
 # grade -> the range of predictions for which that grade belongs in a wine's interval
 GradeRanges = dict[str, tuple[float, float]]
+# how a model uses the two wines: one model on both, the type an input; or one model per type behind one estimator
+Layout = Literal["pooled", "per_type"]
 
 
 def level_key(level: float) -> str:
@@ -191,7 +193,7 @@ class ModelCard(_Card):
 
     kind: str
     estimator: str = Field(description="what predicts, e.g. extra_trees or mlp")
-    layout: Literal["pooled", "per_type"] = Field(
+    layout: Layout = Field(
         description="pooled: one model trained on every type, the type an input; per_type: one model per type, the "
         "type input choosing which answers"
     )

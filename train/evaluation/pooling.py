@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
-from typing import Literal
 
 import numpy as np
 
 from train.evaluation.classification import ClassifierResult
 from train.evaluation.results import Json, ModelResult
-
-Layout = Literal["pooled", "per_type"]
+from wine_quality.card import Layout
 
 
 @dataclass(frozen=True)
