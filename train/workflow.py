@@ -21,43 +21,29 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from train.crossval import CrossValidation, Regressor, conformal_half_widths, cross_validate, share_spanned
-from train.data import DATA_FILES, DataError, Split, file_sha256, is_type, load_typed, split_wines
-from train.grade_calibration import grade_ranges
-from train.metrics import regression_metrics
+from train.crossval import Regressor, cross_validate
+from train.data import DATA_FILES, DataError, Split, file_sha256, load_typed, split_wines
 from train.onnx_export import TOLERANCE, OnnxGraph, ParityError, check_parity
 from train.tracking import INSTALL, TrackOption, track_training
+from train.type_sections import type_card
 from wine_quality.card import (
     ClassifierCard,
-    CrossValidatedMetrics,
     DataFile,
-    GradeRanges,
-    HeldOutMetrics,
-    IntervalCalibration,
     Layout,
     ModelCard,
     OnnxForm,
     ProbabilityFigures,
     TrainingData,
-    TypeCard,
-    TypeRows,
 )
-from wine_quality.drift import drift_reference
 from wine_quality.kinds import KINDS
-from wine_quality.per_type import FEATURES, PerType
+from wine_quality.per_type import PerType
 from wine_quality.pins import write_pin
 from wine_quality.provenance import git_commit, library_versions
 from wine_quality.runtimes import ONNX_FILE
-from wine_quality.schema import FEATURE_NAMES, MODEL_INPUTS, TYPE_COLUMN, TYPES, WineType
+from wine_quality.schema import MODEL_INPUTS, TYPE_COLUMN, TYPES, WineType
 from wine_quality.settings import get_settings
 from wine_quality.store import save_model
 
-INTERVAL_METHOD = (
-    "label-conditional cross-conformal, per wine type: for each grade, the range of out-of-fold predictions of the "
-    "training rows of that type and grade in a {folds}-fold CV ({repeats} repeat(s)) at which they are covered at "
-    "the level once spanned, tails cut for the narrowest intervals (train.grade_calibration); a wine's interval "
-    "spans the grades whose range holds its prediction"
-)
 Hyperparameters = dict[str, str | int | float | bool | list[int] | list[float]]
 # (model fitted on the training rows, saved model, split) -> the classifier's card section and its figures per type
 Describe = Callable[[Any, Any, Split], tuple[ClassifierCard, dict[WineType, ProbabilityFigures]]]
@@ -171,14 +157,6 @@ def hyperparameters(recipe: Recipe, model: Any) -> Hyperparameters:
     return {**shared, **own}
 
 
-def _held_out(y: np.ndarray, predicted: np.ndarray, by_grade: dict[str, GradeRanges]) -> HeldOutMetrics:
-    """The held-out figures, with the coverage and mean width of the served intervals at each level."""
-    measured = {level: share_spanned(y, predicted, ranges) for level, ranges in by_grade.items()}
-    coverage = {level: share for level, (share, _) in measured.items()}
-    width = {level: mean_width for level, (_, mean_width) in measured.items()}
-    return HeldOutMetrics(**regression_metrics(y, predicted), coverage=coverage, width=width)
-
-
 def _onnx_card(recipe: Recipe, model: Any, every_row: np.ndarray) -> tuple[OnnxGraph, OnnxForm]:
     """The ONNX form, checked against the native model on every distinct row of the training files."""
     form = recipe.to_onnx(model)
@@ -207,47 +185,6 @@ def final_fit(
     model = make(seed)
     model.fit(split.x_all, split.y_all)
     return model, split.x_all
-
-
-def type_card(
-    wine_type: WineType,
-    split: Split,
-    cv: CrossValidation,
-    held_out: np.ndarray,
-    fitted: np.ndarray,
-    probabilities: ProbabilityFigures | None,
-) -> TypeCard:
-    """What the card says about one type: its rows' figures, intervals, ranges and drift reference.
-
-    Its intervals are calibrated on the out-of-fold predictions of its own training rows, so a red wine's interval
-    says how well red wines are graded, whatever the model saw of white ones.
-    """
-    train, test = is_type(split.x_train, wine_type), is_type(split.x_test, wine_type)
-    own_cv = cv.of(train)
-    by_grade = grade_ranges(own_cv.predicted, own_cv.truth, repeats=cv.repeats)
-    seen = fitted[is_type(fitted, wine_type)][:, FEATURES]
-    return TypeCard(
-        rows=TypeRows(
-            rows=split.rows_raw[wine_type],
-            rows_unique=int(train.sum() + test.sum()),
-            rows_train=int(train.sum()),
-            rows_test=int(test.sum()),
-            rows_fitted=len(seen),
-        ),
-        metrics=_held_out(split.y_test[test], held_out[test], by_grade),
-        cv_metrics=CrossValidatedMetrics(folds=cv.folds, repeats=cv.repeats, **own_cv.summary()),
-        interval=IntervalCalibration(
-            method=INTERVAL_METHOD.format(folds=cv.folds, repeats=cv.repeats),
-            half_width=conformal_half_widths(own_cv.residuals),
-            by_grade=by_grade,
-        ),
-        feature_ranges={
-            name: (float(lo), float(hi))
-            for name, lo, hi in zip(FEATURE_NAMES, seen.min(axis=0), seen.max(axis=0), strict=True)
-        },
-        reference=drift_reference(seen, own_cv.predicted),
-        probabilities=probabilities,
-    )
 
 
 def run(recipe: Recipe, args: argparse.Namespace) -> dict[str, Any]:
@@ -281,7 +218,7 @@ def run(recipe: Recipe, args: argparse.Namespace) -> dict[str, Any]:
         versions=library_versions("bentoml", "numpy", "onnxruntime", *recipe.libraries),
         git_commit=git_commit(),
         classification=classification,
-        types={t: type_card(t, split, cv, held_out, fitted, probabilities.get(t)) for t in TYPES if t in split.types},
+        types={t: type_card(t, split, cv, held_out, fitted, probabilities.get(t)) for t in split.types},
     )
 
     def write_files(folder: Path) -> None:
