@@ -98,27 +98,27 @@ class WineQuality:
     @bentoml.api(route=PREDICT.route)
     async def predict(self, wine: Wine, /) -> Prediction:
         """Grade one wine with the scikit-learn model (the seed's payload). People can use the page at [/ui](./ui)."""
-        return Prediction.of(await self.plane.grade("sklearn", wine.rows(), PREDICT))
+        return Prediction.of(await self.plane.grade("sklearn", wine.wines(), PREDICT))
 
     @bentoml.api(route=PREDICT_NET.route)
     async def predict_net(self, wine: Wine, /) -> Prediction:
         """Grade one wine with the PyTorch model (the seed's payload)."""
-        return Prediction.of(await self.plane.grade("torch", wine.rows(), PREDICT_NET))
+        return Prediction.of(await self.plane.grade("torch", wine.wines(), PREDICT_NET))
 
     @bentoml.api(route=PREDICT_BATCH.route)
     async def predict_batch(self, request: BatchRequest, /) -> BatchPrediction:
         """Grade many wines with the chosen model, in one call to that model's service."""
-        return BatchPrediction.of(await self.plane.grade(request.model, request.rows(), PREDICT_BATCH))
+        return BatchPrediction.of(await self.plane.grade(request.model, request.wines(), PREDICT_BATCH))
 
     @bentoml.api(route=CLASSIFY.route)
     async def classify(self, wine: Wine, /) -> Classification:
         """The probability of each grade seen in training, and of a good wine, for one wine (the seed's payload)."""
-        return Classification.of(await self.plane.classify(wine.rows(), CLASSIFY))
+        return Classification.of(await self.plane.classify(wine.wines(), CLASSIFY))
 
     @bentoml.api(route=CLASSIFY_BATCH.route)
     async def classify_batch(self, request: ClassifyBatchRequest, /) -> BatchClassification:
         """Probabilities for many wines, in one call to the classifier's model service."""
-        return BatchClassification.of(await self.plane.classify(request.rows(), CLASSIFY_BATCH))
+        return BatchClassification.of(await self.plane.classify(request.wines(), CLASSIFY_BATCH))
 
 
 # The front door (API key, body limit, JSON only, load shedding), and an OpenAPI document that declares it all.

@@ -124,13 +124,13 @@ def pinned_folders() -> dict[str, Path]:
 
 
 def sample_rows(path: Path) -> None:
-    """Real wines for the predictions: the distinct rows of both training files, saved as a float64 array."""
+    """Real wines for the predictions: the distinct rows of both training files as the models take them (MODEL_INPUTS:
+    the features, then white), saved as a float64 array."""
     import numpy as np
 
-    from train.data import RED, WHITE, load_wines
-    from wine_quality.schema import FEATURE_NAMES
+    from train.data import DATA_FILES, load_files, split_wines
 
-    rows = np.unique(np.concatenate([load_wines(f)[list(FEATURE_NAMES)].to_numpy() for f in (RED, WHITE)]), axis=0)
+    rows = split_wines(load_files(DATA_FILES), 0.2, 0).x_all
     np.save(path, np.random.default_rng(0).permutation(rows).astype(np.float64))
 
 

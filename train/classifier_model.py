@@ -13,12 +13,17 @@ from typing import Any
 
 import numpy as np
 
-from train.data import Split
+from train.data import Split, is_type
 from train.metrics import baseline_probabilities, probability_metrics
 from train.onnx_export import classifier_to_onnx
-from train.workflow import Hyperparameters, Recipe, parser, run
-from wine_quality.card import Classification, ProbabilityMetrics
+from train.onnx_per_type import per_type
+from train.workflow import Describe, Hyperparameters, Recipe, parser, run
+from wine_quality.card import ClassifierCard, Layout, ProbabilityFigures, ProbabilityMetrics
 from wine_quality.grade_classifier import GradeClassifier
+from wine_quality.per_type import PerType
+from wine_quality.schema import WineType
+
+LAYOUT: Layout = "pooled"
 
 CALIBRATION = (
     "Dirichlet calibration: a multinomial logistic regression on the log of the forest's {folds}-fold out-of-fold "
@@ -37,26 +42,33 @@ def write_joblib(model: GradeClassifier, path: Path) -> None:
     joblib.dump(model, path)
 
 
-def describe(good: int) -> Any:
-    """The card's classification section: held-out Brier scores of the model fitted on the training rows, and of
-    the baselines built from the same training rows."""
+def describe(good: int) -> Describe:
+    """The card's classification section (the saved model's grades), and per type the held-out Brier scores of the
+    model fitted on the training rows beside the baselines built from that type's training rows."""
 
-    def section(model: GradeClassifier, split: Split) -> dict[str, Any]:
-        classes = np.asarray(model.classes_)
+    def section(holdout: Any, saved: Any, split: Split) -> tuple[ClassifierCard, dict[WineType, ProbabilityFigures]]:
+        classes = np.asarray(holdout.classes_)
+        figures = {}
+        for wine_type in split.types:
+            train, test = is_type(split.x_train, wine_type), is_type(split.x_test, wine_type)
+            y_test = split.y_test[test]
 
-        def scored(probabilities: np.ndarray) -> ProbabilityMetrics:
-            return ProbabilityMetrics(**probability_metrics(split.y_test, probabilities, classes, good))
+            def scored(probabilities: np.ndarray, y: np.ndarray = y_test) -> ProbabilityMetrics:
+                return ProbabilityMetrics(**probability_metrics(y, probabilities, classes, good))
 
-        baselines = baseline_probabilities(split.y_train, classes, len(split.y_test))
-        found = Classification(
-            classes=[int(c) for c in classes],
+            baselines = baseline_probabilities(split.y_train[train], classes, len(y_test))
+            figures[wine_type] = ProbabilityFigures(
+                held_out=scored(holdout.predict_proba(split.x_test[test])),
+                majority_baseline=scored(baselines["majority"]),
+                prior_baseline=scored(baselines["prior"]),
+            )
+        calibration_folds = (saved.base if isinstance(saved, PerType) else saved).calibration_folds
+        found = ClassifierCard(
+            classes=[int(c) for c in saved.classes_],
             good_threshold=good,
-            calibration=CALIBRATION.format(folds=model.calibration_folds),
-            held_out=scored(model.predict_proba(split.x_test)),
-            majority_baseline=scored(baselines["majority"]),
-            prior_baseline=scored(baselines["prior"]),
+            calibration=CALIBRATION.format(folds=calibration_folds),
         )
-        return {"classification": found}
+        return found, figures
 
     return section
 
@@ -64,7 +76,7 @@ def describe(good: int) -> Any:
 def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     """Train, evaluate, export, save and pin; print the held-out metrics as JSON."""
     d = GradeClassifier()
-    p = parser("classifier", __doc__ or "", cv_repeats=1)
+    p = parser("classifier", __doc__ or "", cv_repeats=1, layout=LAYOUT)
     p.add_argument("--good-threshold", type=int, default=7, help="a good wine's lowest grade (default %(default)s)")
     p.add_argument("--n-estimators", type=int, default=d.n_estimators, help="trees (default %(default)s)")
     p.add_argument("--min-samples-leaf", type=int, default=d.min_samples_leaf, help="default %(default)s")
@@ -87,7 +99,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
         make_model=lambda seed: GradeClassifier(**settings, random_state=seed),
         hyperparameters=lambda model: {**hyperparameters(model), "good_threshold": args.good_threshold},
         write_native=write_joblib,
-        to_onnx=classifier_to_onnx,
+        to_onnx=per_type(classifier_to_onnx),
         libraries=("scikit-learn",),
         native_output=lambda model: model.predict_proba,
         describe=describe(args.good_threshold),

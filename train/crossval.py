@@ -31,6 +31,15 @@ class CrossValidation:
     per_fold: list[dict[str, float]]
     predicted: np.ndarray  # every row's prediction in every repeat, each from a model that did not see it
     truth: np.ndarray  # the true grade of each of those predictions
+    rows: np.ndarray  # the row each of those predictions is of
+    fold: np.ndarray  # the fold (over all repeats) that held that row out
+
+    def of(self, rows: np.ndarray) -> CrossValidation:
+        """The same run scored on some rows only (a mask over the rows): each fold's metrics on those of its rows."""
+        keep = rows[self.rows]
+        fold, predicted, truth = self.fold[keep], self.predicted[keep], self.truth[keep]
+        per_fold = [regression_metrics(truth[fold == i], predicted[fold == i]) for i in range(len(self.per_fold))]
+        return CrossValidation(self.folds, self.repeats, per_fold, predicted, truth, self.rows[keep], fold)
 
     @property
     def residuals(self) -> np.ndarray:
@@ -53,7 +62,7 @@ def cross_validate(
     make_model: Callable[[int], Regressor], x: np.ndarray, y: np.ndarray, folds: int, repeats: int, seed: int
 ) -> CrossValidation:
     """Fit a fresh model (seeded per fold) on each training fold and score it on the fold it did not see."""
-    per_fold, predictions, truths = [], [], []
+    per_fold, predictions, tests = [], [], []
     splitter = RepeatedKFold(n_splits=folds, n_repeats=repeats, random_state=seed)
     for i, (train, test) in enumerate(splitter.split(x)):
         model = make_model(seed + i)
@@ -61,8 +70,11 @@ def cross_validate(
         predicted = np.asarray(model.predict(x[test]), dtype=np.float64)
         per_fold.append(regression_metrics(y[test], predicted))
         predictions.append(predicted)
-        truths.append(np.asarray(y[test], dtype=np.float64))
-    return CrossValidation(folds, repeats, per_fold, np.concatenate(predictions), np.concatenate(truths))
+        tests.append(test)
+    rows = np.concatenate(tests)
+    fold = np.repeat(np.arange(len(tests)), [len(t) for t in tests])
+    truth = np.asarray(y[rows], dtype=np.float64)
+    return CrossValidation(folds, repeats, per_fold, np.concatenate(predictions), truth, rows, fold)
 
 
 def conformal_quantile(scores: np.ndarray, level: float) -> float:

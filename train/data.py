@@ -1,10 +1,11 @@
-"""Loading, checking, deduplicating and splitting wine CSV files."""
+"""Loading, checking, deduplicating and splitting wine CSV files of red and white wines."""
 
 from __future__ import annotations
 
 import csv
 import difflib
 import hashlib
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -17,17 +18,24 @@ from wine_quality.schema import (
     FEATURES,
     FREE_ABOVE_TOTAL,
     FREE_SO2,
+    MODEL_INPUTS,
     TARGET,
     TARGET_HIGH,
     TARGET_LOW,
     TOTAL_SO2,
+    TYPE_COLUMN,
+    TYPES,
+    WHITE_INPUT,
+    WineType,
 )
 from wine_quality.settings import PROJECT_ROOT
 
 DATA_DIR = PROJECT_ROOT / "data"
 RED = DATA_DIR / "winequality-red.csv"
 WHITE = DATA_DIR / "winequality-white.csv"
+DATA_FILES = (RED, WHITE)  # what training reads by default: both wines
 COLUMNS: tuple[str, ...] = (*FEATURE_NAMES, TARGET)
+WHITE_COLUMN = MODEL_INPUTS.index(WHITE_INPUT)
 
 
 class DataError(ValueError):
@@ -36,14 +44,26 @@ class DataError(ValueError):
 
 @dataclass(frozen=True)
 class Split:
-    """A deterministic train/test split of deduplicated rows."""
+    """A deterministic train/test split of deduplicated rows, each type split on its own; x holds MODEL_INPUTS."""
 
     x_train: np.ndarray
     x_test: np.ndarray
     y_train: np.ndarray
     y_test: np.ndarray
-    rows_raw: int
-    rows_unique: int
+    rows_raw: dict[WineType, int]  # rows read, per type present, in TYPES order
+
+    @property
+    def types(self) -> tuple[WineType, ...]:
+        return tuple(self.rows_raw)
+
+    @property
+    def x_all(self) -> np.ndarray:
+        """Every unique row: the training rows, then the held-out ones."""
+        return np.concatenate([self.x_train, self.x_test])
+
+    @property
+    def y_all(self) -> np.ndarray:
+        return np.concatenate([self.y_train, self.y_test])
 
 
 def file_sha256(path: Path) -> str:
@@ -60,7 +80,7 @@ def _delimiter(path: Path, header: str) -> str:
 
 def _check_columns(path: Path, columns: list[str]) -> None:
     missing = [c for c in COLUMNS if c not in columns]
-    unknown = [c for c in columns if c not in COLUMNS]
+    unknown = [c for c in columns if c not in (*COLUMNS, TYPE_COLUMN)]
     if not missing and not unknown and len(set(columns)) == len(columns):
         return
     problems = []
@@ -80,7 +100,8 @@ def _check_columns(path: Path, columns: list[str]) -> None:
 
 
 def load_wines(path: str | Path) -> pd.DataFrame:
-    """Read a wine CSV (either dialect) into float features and an integer quality, refusing any bad cell."""
+    """Read a wine CSV (either dialect) into float features and an integer quality, refusing any bad cell; a `type`
+    column (red or white, as in the combined file of both wines) is kept, lower-cased, after them."""
     path = Path(path)
     try:
         with path.open(newline="") as handle:
@@ -93,18 +114,28 @@ def load_wines(path: str | Path) -> pd.DataFrame:
     raw = pd.read_csv(path, sep=sep, dtype=str, keep_default_na=False, skipinitialspace=True)
     raw.columns = [c.strip() for c in raw.columns]
     _check_columns(path, list(raw.columns))
-    raw = raw[list(COLUMNS)]
-    values = raw.apply(pd.to_numeric, errors="coerce")
+    values = raw[list(COLUMNS)].apply(pd.to_numeric, errors="coerce")
     bad = values.isna()
     if bad.any().any():
         row, col = np.argwhere(bad.to_numpy())[0]
-        cell = raw.iat[row, col]
+        cell = raw[COLUMNS[col]].iat[row]
         what = "an empty cell" if cell.strip() == "" else f"non-numeric value {cell!r}"
         raise DataError(f"{path}: line {row + 2}, column {COLUMNS[col]!r}: {what}")
     _check_values(path, values)
     frame = values[list(FEATURE_NAMES)].astype("float64")
     frame[TARGET] = values[TARGET].astype("int64")
+    if TYPE_COLUMN in raw.columns:
+        frame[TYPE_COLUMN] = _checked_types(path, raw[TYPE_COLUMN])
     return frame
+
+
+def _checked_types(path: Path, column: pd.Series) -> pd.Series:
+    types = column.str.strip().str.lower()
+    bad = ~types.isin(TYPES)
+    if bad.any():
+        row = int(np.flatnonzero(bad.to_numpy())[0])
+        raise DataError(f"{path}: line {row + 2}, column {TYPE_COLUMN!r}: {column.iat[row]!r} is not one of {TYPES}")
+    return types
 
 
 def _check_values(path: Path, values: pd.DataFrame) -> None:
@@ -136,10 +167,59 @@ def deduplicate(frame: pd.DataFrame) -> pd.DataFrame:
     return frame.drop_duplicates(ignore_index=True)
 
 
+def file_type(path: Path, wine_type: str | None) -> str:
+    """The type of every wine in a file without a `type` column: the one given, else the one its name holds."""
+    if wine_type is not None:
+        return wine_type
+    named = [t for t in TYPES if t in path.name.lower()]
+    if len(named) != 1:
+        raise DataError(
+            f"{path}: no {TYPE_COLUMN!r} column, and the file name does not tell red from white: give --type red or "
+            "--type white, or add a type column"
+        )
+    return named[0]
+
+
+def load_typed(path: str | Path, wine_type: str | None = None) -> pd.DataFrame:
+    """A wine file with a `type` column: its own, or every row of the file's type (file_type)."""
+    path = Path(path)
+    frame = load_wines(path)
+    if TYPE_COLUMN in frame.columns:
+        if wine_type is not None:
+            raise DataError(f"{path}: the file has a {TYPE_COLUMN!r} column; --type is for files without one")
+        return frame
+    frame[TYPE_COLUMN] = file_type(path, wine_type)
+    return frame
+
+
+def load_files(paths: Sequence[Path], wine_type: str | None = None) -> pd.DataFrame:
+    """Every file's wines together, each with its type (load_typed)."""
+    return pd.concat([load_typed(path, wine_type) for path in paths], ignore_index=True)
+
+
+def model_inputs(frame: pd.DataFrame) -> np.ndarray:
+    """The MODEL_INPUTS of each row: its 11 features, then 1.0 for a white wine and 0.0 for a red one (or none)."""
+    white = frame[TYPE_COLUMN].eq("white") if TYPE_COLUMN in frame.columns else pd.Series(False, index=frame.index)
+    return np.column_stack([frame[list(FEATURE_NAMES)].to_numpy(np.float64), white.to_numpy(np.float64)])
+
+
+def is_type(x: np.ndarray, wine_type: str) -> np.ndarray:
+    """Which rows of MODEL_INPUTS are wines of this type."""
+    return np.asarray(x[:, WHITE_COLUMN] == float(wine_type == "white"))
+
+
 def split_wines(frame: pd.DataFrame, test_size: float, seed: int) -> Split:
-    """Deduplicate, then split deterministically for the given seed."""
-    unique = deduplicate(frame)
-    x = unique[list(FEATURE_NAMES)].to_numpy(dtype=np.float64)
-    y = unique[TARGET].to_numpy(dtype=np.float64)
-    x_train, x_test, y_train, y_test = train_test_split(x, y, test_size=test_size, random_state=seed)
-    return Split(x_train, x_test, y_train, y_test, rows_raw=len(frame), rows_unique=len(unique))
+    """Deduplicate, then split each type deterministically for the given seed (rows without a type are red).
+
+    Each type is split on its own, as if it were alone: the red rows fall as they did when models saw red only, so
+    the held-out red wines are the same, and both types keep their share of held-out rows.
+    """
+    parts = []
+    frames = dict(iter(frame.groupby(TYPE_COLUMN, sort=False))) if TYPE_COLUMN in frame.columns else {"red": frame}
+    for wine_type in (t for t in TYPES if t in frames):
+        unique = deduplicate(frames[wine_type])
+        x, y = model_inputs(unique.assign(**{TYPE_COLUMN: wine_type})), unique[TARGET].to_numpy(dtype=np.float64)
+        held_out = train_test_split(x, y, test_size=test_size, random_state=seed)
+        parts.append((wine_type, len(frames[wine_type]), held_out))
+    x_train, x_test, y_train, y_test = (np.concatenate([p[2][i] for p in parts]) for i in range(4))
+    return Split(x_train, x_test, y_train, y_test, rows_raw={t: rows for t, rows, _ in parts})

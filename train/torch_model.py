@@ -14,7 +14,13 @@ import torch
 
 from train.network import LOSSES, OPTIMIZERS, NetConfig, NetRegressor
 from train.onnx_export import torch_to_onnx
+from train.onnx_per_type import per_type
 from train.workflow import Hyperparameters, Recipe, parser, run
+from wine_quality.card import Layout
+from wine_quality.nets import TypeSwitch
+from wine_quality.per_type import PerType
+
+LAYOUT: Layout = "pooled"
 
 
 def _sizes(text: str) -> tuple[int, ...]:
@@ -36,14 +42,18 @@ def hyperparameters(model: NetRegressor) -> Hyperparameters:
     return settings
 
 
-def write_checkpoint(model: NetRegressor, path: Path) -> None:
-    torch.save(model.net_.checkpoint(), path)
+def write_checkpoint(model: NetRegressor | PerType, path: Path) -> None:
+    """The ensemble's checkpoint, or, per type, each type's ensemble's."""
+    if isinstance(model, PerType):
+        torch.save(TypeSwitch({t: m.net_ for t, m in model.models_.items()}).checkpoint(), path)
+    else:
+        torch.save(model.net_.checkpoint(), path)
 
 
 def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     """Train, evaluate, export, save and pin; print the held-out metrics as JSON."""
     d = NetConfig()
-    p = parser("torch", __doc__ or "", cv_repeats=1)
+    p = parser("torch", __doc__ or "", cv_repeats=1, layout=LAYOUT)
     p.add_argument("--hidden", type=_sizes, default=d.hidden, help="hidden layer widths (default 64,64,32)")
     p.add_argument("--dropout", type=float, default=d.dropout, help="default %(default)s")
     p.add_argument("--optimizer", choices=sorted(OPTIMIZERS), default=d.optimizer, help="default %(default)s")
@@ -94,7 +104,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
         make_model=lambda seed: NetRegressor.from_config(replace(config, seed=seed), progress=progress),
         hyperparameters=hyperparameters,
         write_native=write_checkpoint,
-        to_onnx=lambda model: torch_to_onnx(model.net_),
+        to_onnx=per_type(lambda model: torch_to_onnx(model.net_)),
         libraries=("torch",),
     )
     return run(recipe, args)

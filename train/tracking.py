@@ -124,24 +124,33 @@ def _flat(prefix: str, value: Any) -> dict[str, float]:
 
 
 def card_metrics(card: ModelCard) -> dict[str, float]:
-    """The held-out and cross-validated metrics of a card, by the names a tracked run gives them."""
-    cv = card.cv_metrics.model_dump(exclude={"folds", "repeats"})
-    return {**_flat("held_out", card.metrics.model_dump()), **_flat("cv", cv)}
+    """The held-out and cross-validated metrics of each type in a card, by the names a tracked run gives them
+    (`held_out.red.mae`, `cv.white.mae.mean`)."""
+    found: dict[str, float] = {}
+    for wine_type, section in card.types.items():
+        cv = section.cv_metrics.model_dump(exclude={"folds", "repeats"})
+        found |= {**_flat(f"held_out.{wine_type}", section.metrics.model_dump()), **_flat(f"cv.{wine_type}", cv)}
+    return found
 
 
 def track_training(card: ModelCard, tag: str, pinned: bool) -> str:
-    """Record a training run: hyperparameters, data file and rows, metrics, code version, store tag, and the card."""
+    """Record a training run: hyperparameters, data files and rows, metrics, code version, store tag, and the card."""
     data = card.data
+    checksums = ",".join(f.sha256 for f in data.files)
+    cv = next(iter(card.types.values())).cv_metrics
     params: dict[str, object] = {
         **card.hyperparameters,
         "estimator": card.estimator,
-        "cv_folds": card.cv_metrics.folds,
-        "cv_repeats": card.cv_metrics.repeats,
-        "data_file": data.file,
-        "data_sha256": data.sha256,
+        "layout": card.layout,
+        "cv_folds": cv.folds,
+        "cv_repeats": cv.repeats,
+        "data_files": ",".join(f.file for f in data.files),
+        "data_sha256": checksums,
+        "data_fitted_on": data.fitted_on,
         **{
-            f"data_{field}": getattr(data, field)
-            for field in ("rows", "rows_unique", "rows_train", "rows_test", "fitted_on", "rows_fitted")
+            f"data_{wine_type}_{field}": value
+            for wine_type, section in card.types.items()
+            for field, value in section.rows.model_dump().items()
         },
     }
     tags = {
@@ -149,7 +158,7 @@ def track_training(card: ModelCard, tag: str, pinned: bool) -> str:
         "model_tag": tag,
         "pinned": str(pinned).lower(),
         "mlflow.source.git.commit": card.git_commit or "unknown",
-        "data_sha256": data.sha256,
+        "data_sha256": checksums,
     }
     card_json = json.dumps(card.model_dump(mode="json"), indent=2)
     return track_run(f"train {card.kind} {card.estimator}", params, card_metrics(card), tags, {"card.json": card_json})

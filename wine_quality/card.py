@@ -1,4 +1,8 @@
-"""The model card: what a saved model carries in the model store, written by training and read by serving."""
+"""The model card: what a saved model carries in the model store, written by training and read by serving.
+
+What is about the model as a whole sits at the top; what differs between red and white wines (figures, interval
+calibration, training ranges, drift reference, row counts) sits in `types`, one `TypeCard` per type it was trained on.
+"""
 
 from __future__ import annotations
 
@@ -7,10 +11,14 @@ from typing import Literal
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
+from wine_quality.schema import WineType
+
 # The interval levels training calibrates, as the card's keys name them.
 INTERVAL_LEVELS = (0.8, 0.9, 0.95)
 # grade -> the range of predictions for which that grade belongs in a wine's interval
 GradeRanges = dict[str, tuple[float, float]]
+# how a model uses the two wines: one model on both, the type an input; or one model per type behind one estimator
+Layout = Literal["pooled", "per_type"]
 
 
 def level_key(level: float) -> str:
@@ -74,19 +82,32 @@ class IntervalCalibration(_Card):
     )
 
 
-class TrainingData(_Card):
-    """The data file a model was trained on, and how its rows were used."""
+class DataFile(_Card):
+    """One data file a model was trained on."""
 
     file: str
     sha256: str
     rows: int = Field(description="rows in the file")
-    rows_unique: int = Field(description="rows after removing exact duplicates")
-    rows_train: int = Field(description="rows the cross-validation and the held-out model were fitted on")
-    rows_test: int = Field(description="held-out rows, scored by the model fitted on the training rows only")
+    types: dict[WineType, int] = Field(description="rows of each type in the file")
+
+
+class TrainingData(_Card):
+    """The data files a model was trained on, and which rows the saved model was fitted on."""
+
+    files: list[DataFile]
     fitted_on: Literal["all", "train"] = Field(
         description="rows the saved model was fitted on: all unique rows (the default), or the training rows only"
     )
-    rows_fitted: int = Field(description="how many rows the saved model saw")
+
+
+class TypeRows(_Card):
+    """How the rows of one type were used."""
+
+    rows: int = Field(description="rows of this type in the data files")
+    rows_unique: int = Field(description="rows after removing exact duplicates")
+    rows_train: int = Field(description="rows the cross-validation and the held-out model were fitted on")
+    rows_test: int = Field(description="held-out rows, scored by the model fitted on the training rows only")
+    rows_fitted: int = Field(description="how many rows of this type the saved model saw")
 
 
 class OnnxForm(_Card):
@@ -95,7 +116,7 @@ class OnnxForm(_Card):
     file: str
     precision: Literal["double", "float32"]
     opset: dict[str, int]
-    max_abs_diff: float = Field(description="largest |ONNX - native| grade over every row of the training file")
+    max_abs_diff: float = Field(description="largest |ONNX - native| output over every distinct row of the data files")
     tolerance: float
     rows_checked: int
 
@@ -130,15 +151,41 @@ def good_probability(probabilities: np.ndarray, classes: np.ndarray, threshold: 
     return np.asarray(probabilities[:, np.asarray(classes) >= threshold].sum(axis=1), dtype=np.float64)
 
 
-class Classification(_Card):
-    """What a classifier answers, and how its probabilities score on the held-out rows beside simple baselines."""
+class ClassifierCard(_Card):
+    """What a grade classifier answers: a probability for each of its grades, and so of a good wine."""
 
     classes: list[int] = Field(description="the grades it gives a probability for: those seen in training")
     good_threshold: int = Field(description="a wine is good at this grade or above")
     calibration: str
+
+
+class ProbabilityFigures(_Card):
+    """A classifier's probabilities on the held-out wines of one type, beside simple baselines from that type."""
+
     held_out: ProbabilityMetrics = Field(description="of the model fitted on the training rows only")
     majority_baseline: ProbabilityMetrics = Field(description="certainty of the training rows' most common grade")
     prior_baseline: ProbabilityMetrics = Field(description="the training rows' grade frequencies for every wine")
+
+
+class TypeCard(_Card):
+    """What a model's card says about the wines of one type: figures, intervals, training ranges, drift reference."""
+
+    rows: TypeRows
+    metrics: HeldOutMetrics = Field(
+        description="on the held-out rows of this type, of a model fitted on the training rows only (the same "
+        "settings and seed as the saved one, which data.fitted_on says may have seen every row)"
+    )
+    cv_metrics: CrossValidatedMetrics = Field(
+        description="repeated K-fold cross-validation of the training rows, scored on this type's rows of each fold"
+    )
+    interval: IntervalCalibration = Field(description="calibrated on the out-of-fold predictions of this type's rows")
+    feature_ranges: dict[str, tuple[float, float]] = Field(
+        description="min and max of each feature over this type's rows the saved model was fitted on"
+    )
+    reference: DriftReference = Field(description="this type's training distributions, for drift monitoring")
+    probabilities: ProbabilityFigures | None = Field(
+        None, description="a classifier's probability figures on this type (the metrics above: its expected grade's)"
+    )
 
 
 class ModelCard(_Card):
@@ -146,23 +193,16 @@ class ModelCard(_Card):
 
     kind: str
     estimator: str = Field(description="what predicts, e.g. extra_trees or mlp")
-    features: list[str] = Field(description="the input features, in the order the model takes them")
-    metrics: HeldOutMetrics = Field(
-        description="on the held-out rows, of a model fitted on the training rows only (the same settings and seed as "
-        "the saved one, which data.fitted_on says may have seen every row)"
+    layout: Layout = Field(
+        description="pooled: one model trained on every type, the type an input; per_type: one model per type, the "
+        "type input choosing which answers"
     )
-    cv_metrics: CrossValidatedMetrics = Field(description="repeated K-fold cross-validation of the training rows")
-    interval: IntervalCalibration
+    features: list[str] = Field(description="the model's inputs, in the order it takes them: the features, then white")
     hyperparameters: dict[str, str | int | float | bool | list[int] | list[float]]
     data: TrainingData
-    feature_ranges: dict[str, tuple[float, float]] = Field(
-        description="min and max of each feature over the rows the saved model was fitted on"
-    )
     native_file: str
     onnx: OnnxForm
     versions: dict[str, str] = Field(description="library versions at training")
     git_commit: str | None = None
-    reference: DriftReference = Field(description="training distributions, for drift monitoring")
-    classification: Classification | None = Field(
-        None, description="a classifier's grades and probability figures (its metrics above are of its expected grade)"
-    )
+    classification: ClassifierCard | None = Field(None, description="a classifier's grades and good threshold")
+    types: dict[WineType, TypeCard] = Field(description="per type the model was trained on")

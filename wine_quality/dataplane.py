@@ -23,6 +23,7 @@ from wine_quality.model_calls import ModelClient
 from wine_quality.monitoring import Monitor, exposition
 from wine_quality.payloads import ModelsDescription
 from wine_quality.request_ids import request_id
+from wine_quality.schema import Wines
 from wine_quality.served import ServedModel, served_models
 from wine_quality.settings import Settings
 from wine_quality.store import ModelStoreError
@@ -45,7 +46,7 @@ class Graded:
 
     served: ServedModel
     ids: list[str]  # time-ordered, unique across processes and replicas: what feedback names
-    rows: np.ndarray
+    wines: Wines
     quality: np.ndarray
     low: np.ndarray
     high: np.ndarray
@@ -58,7 +59,7 @@ class Classified:
 
     served: ServedModel
     ids: list[str]
-    rows: np.ndarray
+    wines: Wines
     grades: list[str]  # the column of each probability: the grades the classifier saw in training
     probabilities: np.ndarray  # [N, grades]
     good: np.ndarray  # the probability of a grade at or above good_threshold
@@ -120,34 +121,34 @@ class DataPlane:
             text += await anyio.to_thread.run_sync(self.capture.exposition)
         return text
 
-    async def grade(self, kind: str, rows: np.ndarray, origin: Origin) -> Graded:
-        """Grades, intervals and out-of-range flags for checked rows of the 11 features in schema order."""
+    async def grade(self, kind: str, wines: Wines, origin: Origin) -> Graded:
+        """Grades, intervals and out-of-range flags for checked wines, each by its type's calibration and ranges."""
         served = self.served[kind]
-        quality = np.asarray(await self.clients[kind].predict(rows), dtype=np.float64)
-        low, high = served.intervals(quality)
-        outside = served.outside_training_range(rows)
+        quality = np.asarray(await self.clients[kind].predict(wines.model_input()), dtype=np.float64)
+        low, high = served.intervals(quality, wines.white)
+        outside = served.outside_training_range(wines.rows, wines.white)
         interval = {"interval_low": low, "interval_high": high, "interval_coverage": served.coverage}
-        ids = self._keep(served, rows, origin, quality, outside, grades=quality, **interval)
-        return Graded(served, ids, rows, quality, low, high, outside)
+        ids = self._keep(served, wines, origin, quality, outside, grades=quality, **interval)
+        return Graded(served, ids, wines, quality, low, high, outside)
 
-    async def classify(self, rows: np.ndarray, origin: Origin) -> Classified:
-        """The probability of each grade, and of a good wine, for checked rows."""
+    async def classify(self, wines: Wines, origin: Origin) -> Classified:
+        """The probability of each grade, and of a good wine, for checked wines."""
         served = self.served[self.classifier]
-        output = np.asarray(await self.clients[self.classifier].predict(rows), dtype=np.float64)
-        probabilities = output.reshape(len(rows), len(self._grades))
-        outside = served.outside_training_range(rows)
+        output = np.asarray(await self.clients[self.classifier].predict(wines.model_input()), dtype=np.float64)
+        probabilities = output.reshape(len(wines), len(self._grades))
+        outside = served.outside_training_range(wines.rows, wines.white)
         # drift of the expected grade, as the classifier's reference holds
         expected = probabilities @ self._classes
         ids = self._keep(
-            served, rows, origin, expected, outside, probabilities=probabilities, grade_labels=self._grades
+            served, wines, origin, expected, outside, probabilities=probabilities, grade_labels=self._grades
         )
         good = good_probability(probabilities, self._classes, self._good_threshold)
-        return Classified(served, ids, rows, self._grades, probabilities, good, self._good_threshold, outside)
+        return Classified(served, ids, wines, self._grades, probabilities, good, self._good_threshold, outside)
 
     def _keep(
         self,
         served: ServedModel,
-        rows: np.ndarray,
+        wines: Wines,
         origin: Origin,
         expected: np.ndarray,
         outside: list[list[str]],
@@ -156,8 +157,8 @@ class DataPlane:
         """Every answered wine passes here: watched for drift (by its grade, or expected grade), given its id, and
         captured with what the model answered; the ids."""
         if self.monitor is not None:
-            self.monitor.observe(served.kind, rows, expected, outside)
-        ids = new_ids(len(rows))
+            self.monitor.observe(served.kind, wines, expected, outside)
+        ids = new_ids(len(wines))
         if self.capture is not None:
             self.capture.record(
                 CaptureBatch(
@@ -168,7 +169,8 @@ class DataPlane:
                     model_tag=served.tag,
                     runtime=served.runtime,
                     kind=served.kind,
-                    features=rows,
+                    features=wines.rows,
+                    wine_types=wines.types,
                     outside=outside,
                     **outputs,
                 )

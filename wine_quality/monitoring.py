@@ -13,7 +13,6 @@ from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import cache
-from itertools import chain
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +21,7 @@ from pydantic import BaseModel, Field
 
 from wine_quality.drift import Comparison, Reference
 from wine_quality.kinds import KINDS
-from wine_quality.schema import FEATURE_NAMES
+from wine_quality.schema import FEATURE_NAMES, TYPES, Wines, WineType
 from wine_quality.served import ServedModel
 from wine_quality.settings import DriftSettings
 from wine_quality.window import PREDICTION, STAMP, WIDTH, Window, server_folder
@@ -47,9 +46,10 @@ class FeatureDrift(Drift):
 
 
 class ModelDrift(BaseModel):
-    """The drift window of one served model."""
+    """The drift window of one served model's wines of one type, against that type's training data."""
 
     model: str = Field(description="the served tag, name:version")
+    type: WineType = Field(description="the wines' type: red or white, as they were sent")
     rows: int = Field(description="rows in the window, from every entry worker")
     workers: int = Field(description="entry worker processes those rows came from")
     oldest_s: float | None = Field(description="age of the window's oldest row, seconds")
@@ -64,7 +64,7 @@ class MonitoringReport(BaseModel):
     window: int = Field(description="most rows per model in a window (WINE_DRIFT_WINDOW)")
     max_age_s: float = Field(description="older rows leave the window (WINE_DRIFT_MAX_AGE_S)")
     min_rows: int = Field(description="fewer rows: no figures yet (WINE_DRIFT_MIN_ROWS)")
-    models: dict[str, ModelDrift]
+    models: dict[str, dict[WineType, ModelDrift]] = Field(description="model kind -> wine type -> its drift")
 
 
 @dataclass(frozen=True)
@@ -84,8 +84,8 @@ def _outside_counter() -> Any:
 
     return PrometheusCounter(
         "wine_outside_training_range",
-        "Values received outside the range the model saw in training, per model and feature",
-        ["model", "feature"],
+        "Values received outside the range the model saw in training (for that type), per model, type and feature",
+        ["model", "type", "feature"],
     )
 
 
@@ -96,42 +96,47 @@ class Monitor:
         self.settings = settings
         self.window = Window(folder or server_folder(), settings.window, settings.max_age_s)
         self.references = {
-            kind: _Reference(
+            (kind, wine_type): _Reference(
                 tag=s.tag,
-                low=s.low,
-                high=s.high,
-                features=[Reference(s.card.reference.features[name]) for name in FEATURE_NAMES],
-                prediction=Reference(s.card.reference.prediction),
+                low=by_type.low,
+                high=by_type.high,
+                features=[Reference(by_type.reference.features[name]) for name in FEATURE_NAMES],
+                prediction=Reference(by_type.reference.prediction),
             )
             for kind, s in served.items()
+            for wine_type, by_type in s.types.items()
         }
         self._outside = _outside_counter()
         self._failed = False
-        for kind in served:  # every series exists from the start, at 0: a rate over it counts the first value
+        for kind, wine_type in self.references:  # every series exists from the start, at 0: a rate counts the first
             for name in FEATURE_NAMES:
-                self._outside.labels(kind, name)
+                self._outside.labels(kind, wine_type, name)
 
-    def observe(self, kind: str, rows: np.ndarray, predicted: np.ndarray, outside: list[list[str]]) -> None:
-        """Keep graded rows (N x 11, schema order) and their grades; count the values outside the training range.
+    def observe(self, kind: str, wines: Wines, predicted: np.ndarray, outside: list[list[str]]) -> None:
+        """Keep graded wines, each in its type's window, with their grades; count the values outside the training
+        range of their type.
 
         Never raises: monitoring that fails (a full disk, a removed folder) is logged once and costs no answer.
         """
         try:
-            self.window.append(kind, rows, predicted)
+            for wine_type, of_type in ((TYPES[0], ~wines.white), (TYPES[1], wines.white)):
+                if of_type.any():
+                    self.window.append(f"{kind}-{wine_type}", wines.rows[of_type], predicted[of_type])
             if any(outside):
-                for name, n in Counter(chain.from_iterable(outside)).items():
-                    self._outside.labels(kind, name).inc(n)
+                counted = Counter((t, name) for t, names in zip(wines.types, outside, strict=True) for name in names)
+                for (wine_type, name), n in counted.items():
+                    self._outside.labels(kind, wine_type, name).inc(n)
             if self.settings.monitor_log:
-                log_rows(kind, rows, predicted)
+                log_rows(kind, wines.rows, predicted)
         except Exception:  # noqa: BLE001 - whatever it is, the answer goes out
             if not self._failed:
                 self._failed = True
                 logger.exception("drift monitoring failed; answers are unaffected (logged once per process)")
 
-    def model_drift(self, kind: str) -> ModelDrift:
-        """The drift of one model's window."""
-        ref = self.references[kind]
-        recent, workers = self.window.recent(kind)
+    def model_drift(self, kind: str, wine_type: WineType) -> ModelDrift:
+        """The drift of one model's window of one type."""
+        ref = self.references[kind, wine_type]
+        recent, workers = self.window.recent(f"{kind}-{wine_type}")
         enough = len(recent) >= self.settings.min_rows
         values = recent[:, :WIDTH]
         outside = ((values < ref.low) | (values > ref.high)).sum(axis=0)
@@ -141,6 +146,7 @@ class Monitor:
         }
         return ModelDrift(
             model=ref.tag,
+            type=wine_type,
             rows=len(recent),
             workers=workers,
             oldest_s=time.time() - float(np.min(recent[:, STAMP])) if len(recent) else None,
@@ -149,11 +155,14 @@ class Monitor:
         )
 
     def report(self) -> MonitoringReport:
-        """Every served model's drift."""
-        return report(self.settings, {kind: self.model_drift(kind) for kind in self.references})
+        """Every served model's drift, per type."""
+        models: dict[str, dict[WineType, ModelDrift]] = {}
+        for kind, wine_type in self.references:
+            models.setdefault(kind, {})[wine_type] = self.model_drift(kind, wine_type)
+        return report(self.settings, models)
 
 
-def report(settings: DriftSettings, models: dict[str, ModelDrift]) -> MonitoringReport:
+def report(settings: DriftSettings, models: dict[str, dict[WineType, ModelDrift]]) -> MonitoringReport:
     """The /monitoring answer, also when drift monitoring is off (no models then)."""
     s = settings
     return MonitoringReport(
@@ -219,27 +228,35 @@ def exposition(monitor: Monitor | None, ready: bool, served: Mapping[str, Served
 
 
 def cv_mae_family(served: Mapping[str, ServedModel], gauge: Any) -> Any:
-    """Each served regressor's cross-validated MAE by tag: what the live MAE (wine_live_mae) is held against."""
-    family = gauge("wine_model_cv_mae", "Cross-validated MAE of a served model, from its card", labels=["model"])
+    """Each served regressor's cross-validated MAE by tag and type: what the live MAE (wine_live_mae) is held
+    against."""
+    family = gauge(
+        "wine_model_cv_mae",
+        "Cross-validated MAE of a served model on a wine type, from its card",
+        labels=["model", "type"],
+    )
     for kind, s in served.items():
         if KINDS[kind].task == "regression":  # the classifier's live figure is its Brier score, not an MAE
-            family.add_metric([s.tag], s.card.cv_metrics.mae.mean)
+            for wine_type, by_type in s.types.items():
+                family.add_metric([s.tag, wine_type], by_type.card.cv_metrics.mae.mean)
     return family
 
 
 def _drift_families(report: MonitoringReport, gauge: Any) -> list[Any]:
-    rows = gauge("wine_drift_window_rows", "Rows in the drift window, from every entry worker", labels=["model"])
-    psi = gauge("wine_feature_drift_psi", "PSI of recent inputs vs training", labels=["model", "feature"])
-    ks = gauge("wine_feature_drift_ks", "KS of recent inputs vs training, at bin edges", labels=["model", "feature"])
-    pred_psi = gauge("wine_prediction_drift_psi", "PSI of recent predicted grades vs training", labels=["model"])
-    pred_ks = gauge("wine_prediction_drift_ks", "KS of recent predicted grades vs training", labels=["model"])
-    for kind, m in report.models.items():
-        rows.add_metric([kind], m.rows)
-        for name, f in m.features.items():
-            if f.psi is not None and f.ks is not None:
-                psi.add_metric([kind, name], f.psi)
-                ks.add_metric([kind, name], f.ks)
-        if m.prediction.psi is not None and m.prediction.ks is not None:
-            pred_psi.add_metric([kind], m.prediction.psi)
-            pred_ks.add_metric([kind], m.prediction.ks)
+    labels = ["model", "type"]
+    rows = gauge("wine_drift_window_rows", "Rows in the drift window, from every entry worker", labels=labels)
+    psi = gauge("wine_feature_drift_psi", "PSI of recent inputs vs training", labels=[*labels, "feature"])
+    ks = gauge("wine_feature_drift_ks", "KS of recent inputs vs training, at bin edges", labels=[*labels, "feature"])
+    pred_psi = gauge("wine_prediction_drift_psi", "PSI of recent predicted grades vs training", labels=labels)
+    pred_ks = gauge("wine_prediction_drift_ks", "KS of recent predicted grades vs training", labels=labels)
+    for kind, by_type in report.models.items():
+        for wine_type, m in by_type.items():
+            rows.add_metric([kind, wine_type], m.rows)
+            for name, f in m.features.items():
+                if f.psi is not None and f.ks is not None:
+                    psi.add_metric([kind, wine_type, name], f.psi)
+                    ks.add_metric([kind, wine_type, name], f.ks)
+            if m.prediction.psi is not None and m.prediction.ks is not None:
+                pred_psi.add_metric([kind, wine_type], m.prediction.psi)
+                pred_ks.add_metric([kind, wine_type], m.prediction.ks)
     return [rows, psi, ks, pred_psi, pred_ks]

@@ -10,7 +10,9 @@ import numpy as np
 import torch
 from torch import nn
 
-from wine_quality.schema import FEATURE_NAMES
+from wine_quality.schema import FEATURE_NAMES, MODEL_INPUTS, TYPES, WHITE_INPUT
+
+WHITE = MODEL_INPUTS.index(WHITE_INPUT)
 
 # Columns with long right tails (g/dm3 and mg/dm3 of salts, sugar and SO2): with log_inputs a network sees their log1p.
 LOG_FEATURES = ("residual sugar", "chlorides", "free sulfur dioxide", "total sulfur dioxide", "sulphates")
@@ -39,14 +41,16 @@ class WineNet(GradeModule):
         self, n_features: int, hidden: Sequence[int] = (64, 32), dropout: float = 0.0, log_inputs: bool = False
     ) -> None:
         super().__init__()
-        if log_inputs and n_features != len(FEATURE_NAMES):
-            raise ValueError(f"log_inputs needs the {len(FEATURE_NAMES)} schema features, not {n_features}")
+        # the model's inputs (features, then white), or the features alone (a network of one type)
+        names = {len(MODEL_INPUTS): MODEL_INPUTS, len(FEATURE_NAMES): FEATURE_NAMES}.get(n_features)
+        if log_inputs and names is None:
+            raise ValueError(f"log_inputs needs the {len(MODEL_INPUTS)} model inputs or the features, not {n_features}")
         self.config = {"n_features": n_features, "hidden": list(hidden), "dropout": dropout, "log_inputs": log_inputs}
         self.log_inputs = log_inputs
         self.register_buffer("mean", torch.zeros(n_features, dtype=torch.float32))
         self.register_buffer("scale", torch.ones(n_features, dtype=torch.float32))
         # derived from the config, so not saved
-        mask = [name in LOG_FEATURES for name in FEATURE_NAMES] if log_inputs else [False] * n_features
+        mask = [name in LOG_FEATURES for name in names or ()] if log_inputs else [False] * n_features
         self.register_buffer("log_mask", torch.tensor(mask, dtype=torch.bool), persistent=False)
         layers: list[nn.Module] = []
         width = n_features
@@ -57,6 +61,11 @@ class WineNet(GradeModule):
             width = size
         layers.append(nn.Linear(width, 1))
         self.body = nn.Sequential(*layers)
+
+    @property
+    def n_features(self) -> int:
+        """How many inputs a row has."""
+        return int(self.mean.shape[0])
 
     def transform(self, x: torch.Tensor) -> torch.Tensor:
         """The input before standardisation: log1p of the LOG_FEATURES columns with log_inputs, else x itself."""
@@ -98,6 +107,11 @@ class WineEnsemble(GradeModule):
             raise ValueError("an ensemble needs at least one network")
         self.members = nn.ModuleList(members)
 
+    @property
+    def n_features(self) -> int:
+        """How many inputs a row has (every member takes the same)."""
+        return cast(WineNet, self.members[0]).n_features
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return torch.stack([member(x) for member in self.members]).mean(dim=0)
 
@@ -106,10 +120,42 @@ class WineEnsemble(GradeModule):
         return {"members": [member.checkpoint() for member in cast("list[WineNet]", list(self.members))]}
 
 
-def load_net(checkpoint: dict[str, object]) -> WineEnsemble:
-    """The ensemble saved in a checkpoint by train.torch_model: its members' configs and weights."""
+class TypeSwitch(GradeModule):
+    """One ensemble per wine type: a row of MODEL_INPUTS is graded by its type's ensemble, on its features.
+
+    A type it has no ensemble for is graded by the other type's.
+    """
+
+    def __init__(self, by_type: dict[str, WineEnsemble]) -> None:
+        super().__init__()
+        if not by_type or set(by_type) - set(TYPES):
+            raise ValueError(f"a switch needs ensembles of types among {TYPES}, not {sorted(by_type)}")
+        self.by_type = nn.ModuleDict(by_type)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        features = x[:, :WHITE]
+        red, white = (self.by_type[t] if t in self.by_type else next(iter(self.by_type.values())) for t in TYPES)
+        return torch.where(x[:, WHITE] > 0.5, white(features), red(features))
+
+    def checkpoint(self) -> dict[str, object]:
+        """What is saved to the model store: each type's ensemble's checkpoint."""
+        return {"by_type": {t: cast(WineEnsemble, m).checkpoint() for t, m in self.by_type.items()}}
+
+
+def _ensemble(checkpoint: dict[str, object]) -> WineEnsemble:
     members = checkpoint["members"]
     assert isinstance(members, list)
     ensemble = WineEnsemble([WineNet.from_checkpoint(member) for member in members])
     ensemble.eval()
     return ensemble
+
+
+def load_net(checkpoint: dict[str, object]) -> GradeModule:
+    """The networks saved in a checkpoint by train.torch_model: an ensemble (pooled), or one per type."""
+    by_type = checkpoint.get("by_type")
+    if by_type is None:
+        return _ensemble(checkpoint)
+    assert isinstance(by_type, dict)
+    switch = TypeSwitch({t: _ensemble(c) for t, c in by_type.items()})
+    switch.eval()
+    return switch

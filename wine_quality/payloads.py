@@ -7,10 +7,23 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 import numpy as np
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, WithJsonSchema, field_validator, model_validator
+from pydantic.json_schema import SkipJsonSchema
 from pydantic_core import PydanticCustomError
 from typing_extensions import TypedDict  # pydantic needs this one before Python 3.12
 
-from wine_quality.schema import EXAMPLE, FEATURE_NAMES, ROWS_CHECK, SO2_RULE, Wine, WineRow, column_problems
+from wine_quality.schema import (
+    EXAMPLE,
+    FEATURE_NAMES,
+    ROWS_CHECK,
+    SO2_RULE,
+    TYPE_COLUMN,
+    TYPES,
+    Wine,
+    WineRow,
+    Wines,
+    WineType,
+    column_problems,
+)
 from wine_quality.served import ServedModel, ServedModelInfo
 from wine_quality.settings import get_settings
 
@@ -33,6 +46,7 @@ WineId = Annotated[
     str, Field(description="the wine's id (time-ordered, unique): send it with the taster's grade to POST /feedback")
 ]
 ModelTag = Annotated[str, Field(description="tag of the model version that answered")]
+AnsweredType = Annotated[WineType, Field(description="the type the wine was graded as: as sent, red when left out")]
 RuntimeName = Annotated[
     str, Field(description="what predicted: onnx (ONNX Runtime) or native (the model's own library)")
 ]
@@ -42,6 +56,7 @@ class Prediction(BaseModel):
     """One predicted grade, the model version that made it, and what it had not seen in training."""
 
     id: WineId
+    type: AnsweredType
     quality: float = Field(description="predicted grade on the 0-10 scale")
     interval: Interval
     model: ModelTag
@@ -61,6 +76,7 @@ class RowPrediction(TypedDict):
     """One row's answer within a batch."""
 
     id: WineId
+    type: AnsweredType
     quality: float
     interval: Interval
     outside_training_range: list[str]
@@ -88,15 +104,18 @@ def _rows(graded: Graded) -> list[RowPrediction]:
     # built from checked values: model_construct skips validating them a second time
     coverage = graded.served.coverage
     g = graded
-    answers = zip(g.ids, g.quality.tolist(), g.low.tolist(), g.high.tolist(), g.outside_training_range, strict=True)
+    answers = zip(
+        g.ids, g.wines.types, g.quality.tolist(), g.low.tolist(), g.high.tolist(), g.outside_training_range, strict=True
+    )
     return [
         {
             "id": i,
+            "type": t,
             "quality": q,
             "interval": {"low": lo, "high": hi, "coverage": coverage},
             "outside_training_range": o,
         }
-        for i, q, lo, hi, o in answers
+        for i, t, q, lo, hi, o in answers
     ]
 
 
@@ -112,27 +131,35 @@ FORMS = ("samples", "columns", "data")
 MAX_ROWS = get_settings().requests.max_rows
 
 
+TYPED_COLUMNS = [*FEATURE_NAMES, TYPE_COLUMN]
+
+
 def _check_columns(columns: list[str]) -> list[str]:
-    if columns != list(FEATURE_NAMES):
-        problems = "; ".join(column_problems(columns)) or "same names, other order"
-        raise ValueError(f"columns must be the 11 feature names in this order: {list(FEATURE_NAMES)} ({problems})")
+    if columns not in (list(FEATURE_NAMES), TYPED_COLUMNS):
+        named = columns[:-1] if columns[-1:] == [TYPE_COLUMN] else columns
+        problems = "; ".join(column_problems(named)) or "same names, other order"
+        raise ValueError(
+            f"columns must be the 11 feature names in this order, then {TYPE_COLUMN!r} if the rows carry each "
+            f"wine's type: {TYPED_COLUMNS} ({problems})"
+        )
     return columns
 
 
-# the 11 names, in schema order: a JSON array of fixed items
+# the 11 names, in schema order, and "type" after them when the rows carry it: a JSON array of fixed items
 Columns = Annotated[
     list[str],
     AfterValidator(_check_columns),
     WithJsonSchema(
         {
             "type": "array",
-            "prefixItems": [{"const": name, "type": "string"} for name in FEATURE_NAMES],
+            "prefixItems": [{"const": name, "type": "string"} for name in TYPED_COLUMNS],
             "minItems": len(FEATURE_NAMES),
-            "maxItems": len(FEATURE_NAMES),
-            "description": "the 11 feature names in schema order, with `data`",
+            "maxItems": len(TYPED_COLUMNS),
+            "description": f"the 11 feature names in schema order, then {TYPE_COLUMN!r} if the rows end with it",
         }
     ),
 ]
+TypeColumn = SkipJsonSchema[list[WineType] | None]
 Samples = Annotated[list[Wine], Field(min_length=1, max_length=MAX_ROWS, description=f"1 to {MAX_ROWS} wines")]
 Rows = Annotated[
     list[WineRow],
@@ -150,6 +177,9 @@ def _batch_schema(description: str, example: dict[str, Any]) -> Callable[[dict[s
             (sent,) = [option for option in field.pop("anyOf") if option.get("type") != "null"]
             field.pop("default", None)
             schema["properties"][name] = {**sent, **field}
+        row = schema["properties"]["data"]["items"]  # a row may end with the wine's type, as `columns` says
+        row["prefixItems"].append({"enum": list(TYPES), "description": "the wine's type, when `columns` ends with it"})
+        row["maxItems"] = len(TYPED_COLUMNS)
         schema.update(ONE_FORM, description=f"{description} {SO2_RULE}", example=example)
 
     return amend
@@ -163,6 +193,31 @@ class _Batch(BaseModel):
     samples: Samples | None = None
     columns: Columns | None = None
     data: Rows | None = None
+    # a `type` column's values, set apart from the measurements before `data` is checked
+    types: TypeColumn = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _type_column(cls, body: Any) -> Any:
+        """With `columns` ending in "type", each row's last value is its type: checked apart from the numbers."""
+        if not isinstance(body, dict):
+            return body
+        if "types" in body:  # the name the type column's values are kept under: not a field a client sends
+            raise PydanticCustomError("extra_forbidden", "Extra inputs are not permitted: types")
+        columns, data = body.get("columns"), body.get("data")
+        if columns != TYPED_COLUMNS or not isinstance(data, list):
+            return body
+        short = [i for i, row in enumerate(data) if not isinstance(row, list) or len(row) != len(TYPED_COLUMNS)]
+        if short:
+            raise PydanticCustomError(
+                "wine_rows", "row {row}: not one value for each of the 12 columns", {"row": short[0]}
+            )
+        types = [row[-1] for row in data]
+        bad = [i for i, t in enumerate(types) if t not in TYPES]
+        if bad:
+            shown = "; ".join(f"row {i}, type: {types[i]!r} is not one of {list(TYPES)}" for i in bad[:3])
+            raise PydanticCustomError("wine_rows", "{problems}", {"problems": shown})
+        return {**body, "data": [row[:-1] for row in data], "types": types}
 
     @field_validator(*FORMS, mode="before")
     @classmethod
@@ -179,11 +234,13 @@ class _Batch(BaseModel):
             raise ValueError("`columns` and `data` go together")
         return self
 
-    def rows(self) -> np.ndarray:
-        """The wines as a float array, one row each, features in schema order."""
+    def wines(self) -> Wines:
+        """The wines as the data plane takes them: a float array, one row each in schema order, and their types."""
         if self.data is not None:
-            return np.array(self.data, dtype=np.float64).reshape(-1, len(FEATURE_NAMES))
-        return np.array([wine.as_row() for wine in self.samples or ()], dtype=np.float64)
+            return Wines.of(np.array(self.data, dtype=np.float64).reshape(-1, len(FEATURE_NAMES)), self.types)
+        samples = self.samples or []
+        rows = np.array([wine.as_row() for wine in samples], dtype=np.float64)
+        return Wines.of(rows, [wine.type for wine in samples])
 
 
 class BatchRequest(_Batch):
@@ -221,6 +278,7 @@ class Classification(BaseModel):
     """One wine's probability of each grade the classifier saw in training, and of being good."""
 
     id: WineId
+    type: AnsweredType
     probabilities: GradeProbabilities
     good: float = Field(description="probability that the grade is good_threshold or above")
     good_threshold: int = Field(description="a good wine's lowest grade, as the model was trained")
@@ -241,6 +299,7 @@ class RowClassification(TypedDict):
     """One row's probabilities within a batch."""
 
     id: WineId
+    type: AnsweredType
     probabilities: dict[str, float]
     good: float
     outside_training_range: list[str]
@@ -266,9 +325,18 @@ class BatchClassification(BaseModel):
 
 def _classifications(classified: Classified) -> list[RowClassification]:
     c = classified
+    answers = zip(
+        c.ids, c.wines.types, c.probabilities.tolist(), c.good.tolist(), c.outside_training_range, strict=True
+    )
     return [
-        {"id": i, "probabilities": dict(zip(c.grades, p, strict=True)), "good": g, "outside_training_range": o}
-        for i, p, g, o in zip(c.ids, c.probabilities.tolist(), c.good.tolist(), c.outside_training_range, strict=True)
+        {
+            "id": i,
+            "type": t,
+            "probabilities": dict(zip(c.grades, p, strict=True)),
+            "good": g,
+            "outside_training_range": o,
+        }
+        for i, t, p, g, o in answers
     ]
 
 

@@ -15,7 +15,8 @@ from wine_quality.schema import TARGET_HIGH, TARGET_LOW
 Runtime = Literal["onnx", "native"]
 Predictor = Callable[[np.ndarray], np.ndarray]
 ONNX_FILE = "model.onnx"
-# every ONNX form saved by training: `features` double [N, 11] in schema order -> its one output: a regressor's
+# every ONNX form saved by training: `features` double [N, 12], MODEL_INPUTS (the features in schema order, then
+# white) -> its one output: a regressor's
 # `quality` double [N], the grade classifier's `probabilities` double [N, grades]
 ONNX_INPUT, ONNX_OUTPUT, ONNX_PROBABILITIES = "features", "quality", "probabilities"
 ONNX_SLICE_ROWS = 1024

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from operator import attrgetter
-from typing import Annotated, Any, Protocol, cast
+from typing import Annotated, Any, Literal, Protocol, cast
 
 import numpy as np
 from pydantic import (
@@ -51,6 +51,14 @@ FEATURES: tuple[Feature, ...] = (
 FEATURE_NAMES: tuple[str, ...] = tuple(f.name for f in FEATURES)
 TARGET = "quality"
 TARGET_LOW, TARGET_HIGH = 0, 10
+
+# The two wines of the data (a `type` column in the widely used combined file); a wine without a type is red.
+WineType = Literal["red", "white"]
+TYPES: tuple[WineType, ...] = ("red", "white")
+TYPE_COLUMN = "type"
+# What every model takes, in this order: the 11 features, then `white` (0.0 red, 1.0 white).
+WHITE_INPUT = "white"
+MODEL_INPUTS: tuple[str, ...] = (*FEATURE_NAMES, WHITE_INPUT)
 
 # The first row of the red file: the seed README's curl payload (its answer there: 5.06 and 5.15).
 EXAMPLE: dict[str, float] = {
@@ -132,6 +140,10 @@ class Wine(BaseModel):
     sulphates: Annotated[float, measurement("sulphates")]
     alcohol: Annotated[float, measurement("alcohol")]
 
+    type: WineType = Field(
+        "red", description="red or white: the wine's model, calibration and training ranges; red when left out"
+    )
+
     @model_validator(mode="after")
     def _consistent(self) -> Wine:
         if self.free_sulfur_dioxide > self.total_sulfur_dioxide:
@@ -146,9 +158,35 @@ class Wine(BaseModel):
         """The sample as floats in schema order."""
         return cast(tuple[float, ...], _ROW(self))
 
-    def rows(self) -> np.ndarray:
-        """The sample as the one row [1, 11] of an array, as the data plane takes wines."""
-        return np.array([_ROW(self)], dtype=np.float64)
+    def wines(self) -> Wines:
+        """The sample as the data plane takes wines: one row [1, 11] and its type."""
+        return Wines(np.array([_ROW(self)], dtype=np.float64), np.array([self.type == "white"]))
+
+
+@dataclass(frozen=True)
+class Wines:
+    """Checked wines as the data plane takes them, from any protocol: their measurements and their types."""
+
+    rows: np.ndarray  # [N, 11] float64, schema order
+    white: np.ndarray  # [N] bool: white wines (the others are red)
+
+    @classmethod
+    def of(cls, rows: np.ndarray, types: Sequence[str] | None = None) -> Wines:
+        """Rows and their types ("red" or "white" each, checked by the caller); none given: every wine is red."""
+        white = np.zeros(len(rows), dtype=bool) if types is None else np.array([t == "white" for t in types])
+        return cls(rows, white)
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    @property
+    def types(self) -> list[WineType]:
+        """Each wine's type, in order."""
+        return ["white" if w else "red" for w in self.white.tolist()]
+
+    def model_input(self) -> np.ndarray:
+        """What every model takes (MODEL_INPUTS): the 11 measurements, then 1.0 for a white wine, 0.0 for red."""
+        return np.column_stack([self.rows, self.white.astype(np.float64)])
 
 
 _ROW = attrgetter(*(f.field for f in FEATURES))

@@ -9,18 +9,19 @@ from pathlib import Path
 import numpy as np
 from pydantic import Field
 
-from wine_quality.card import ModelCard, level_key
+from wine_quality.card import DriftReference, ModelCard, TypeCard, level_key
 from wine_quality.intervals import GradeSpans
 from wine_quality.kinds import KINDS
 from wine_quality.pins import pinned_tag
 from wine_quality.runtimes import Predictor, Runtime, as_double, clipped, load_onnx
-from wine_quality.schema import FEATURE_NAMES, TARGET_HIGH, TARGET_LOW
+from wine_quality.schema import FEATURE_NAMES, TARGET_HIGH, TARGET_LOW, TYPES, WineType
 from wine_quality.settings import Settings
 from wine_quality.store import ModelStoreError, find_stored, read_card
 
 
 class ServedModelInfo(ModelCard):
-    """A served model as `/models` describes it: its card, its version, and how this service runs it."""
+    """A served model as `/models` describes it: its card (each type's figures in `types`), its version, and how
+    this service runs it."""
 
     tag: str = Field(description="name:version in the model store")
     created: datetime
@@ -29,8 +30,50 @@ class ServedModelInfo(ModelCard):
 
 
 @dataclass(frozen=True)
+class TypeServing:
+    """What serving reads of one type's section of a card, as arrays: its intervals, ranges and drift reference."""
+
+    card: TypeCard
+    half_width: float  # without ranges: prediction ± half_width covers the true grade with probability `coverage`
+    spans: GradeSpans | None  # grade by grade at `coverage`, when the card has ranges at that level
+    low: np.ndarray  # [11] the least of each feature among this type's training rows
+    high: np.ndarray
+
+    @classmethod
+    def of(cls, card: TypeCard, level: str) -> TypeServing:
+        ranges = np.array([card.feature_ranges[name] for name in FEATURE_NAMES])
+        by_grade = card.interval.by_grade or {}
+        return cls(
+            card=card,
+            half_width=card.interval.half_width[level],
+            spans=GradeSpans(by_grade[level]) if level in by_grade else None,
+            low=ranges[:, 0],
+            high=ranges[:, 1],
+        )
+
+    @property
+    def reference(self) -> DriftReference:
+        """This type's training distributions, which its recent wines are compared with."""
+        return self.card.reference
+
+    def intervals(self, qualities: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The calibrated interval around each predicted grade, kept on the 0-10 scale."""
+        if self.spans is not None:
+            return self.spans(qualities)
+        return (
+            np.clip(qualities - self.half_width, TARGET_LOW, TARGET_HIGH),
+            np.clip(qualities + self.half_width, TARGET_LOW, TARGET_HIGH),
+        )
+
+
+@dataclass(frozen=True)
 class ServedModel:
-    """A stored model as the service sees it: identity, card, runtime, and the training ranges."""
+    """A stored model as the service sees it: identity, card, runtime, and each type's intervals and ranges.
+
+    Rows reach the model as MODEL_INPUTS ([N, 12]); the intervals and range flags of an answer are of each row's own
+    type, told by a boolean array `white` ([N]). A type the model was not trained on is served with the other type's
+    intervals and ranges, and its wines are flagged outside the training range (`type`, first).
+    """
 
     kind: str
     tag: str
@@ -39,26 +82,25 @@ class ServedModel:
     created: datetime
     runtime: Runtime
     coverage: float
-    half_width: float  # without ranges: prediction ± half_width covers the true grade with probability `coverage`
-    spans: GradeSpans | None  # grade by grade at `coverage`, when the card has ranges at that level
-    low: np.ndarray
-    high: np.ndarray
+    types: dict[WineType, TypeServing]  # every type: one the card lacks maps to the other's
 
     @classmethod
     def load(cls, kind: str, settings: Settings) -> ServedModel:
         """The pinned model of a kind, checked against the store, the schema and the served coverage."""
         stored = find_stored(kind, pinned_tag(kind, settings.models))
         card = read_card(kind, stored)
-        widths = card.interval.half_width
+        retrain = f"retrain with `{KINDS[kind].train_command}`"
         level = level_key(settings.models.interval_coverage)
-        if level not in widths:
-            raise ModelStoreError(
-                f"model {stored.tag} has no prediction interval calibrated for coverage {level} (it has "
-                f"{sorted(widths)}): set WINE_INTERVAL_COVERAGE to one of those or retrain with "
-                f"`{KINDS[kind].train_command}`"
-            )
-        ranges = np.array([card.feature_ranges[name] for name in FEATURE_NAMES])
-        by_grade = card.interval.by_grade or {}
+        if not card.types:
+            raise ModelStoreError(f"model {stored.tag} has no section of any wine type: {retrain}")
+        for wine_type, found in card.types.items():
+            widths = found.interval.half_width
+            if level not in widths:
+                raise ModelStoreError(
+                    f"model {stored.tag} has no prediction interval calibrated for coverage {level} for {wine_type} "
+                    f"wines (it has {sorted(widths)}): set WINE_INTERVAL_COVERAGE to one of those or {retrain}"
+                )
+        served = {t: TypeServing.of(c, level) for t, c in card.types.items()}
         return cls(
             kind=kind,
             tag=str(stored.tag),
@@ -67,15 +109,13 @@ class ServedModel:
             created=stored.info.creation_time,
             runtime=settings.models.runtime,
             coverage=settings.models.interval_coverage,
-            half_width=widths[level],
-            spans=GradeSpans(by_grade[level]) if level in by_grade else None,
-            low=ranges[:, 0],
-            high=ranges[:, 1],
+            types={t: served.get(t) or next(iter(served.values())) for t in TYPES},
         )
 
     def predictor(self, threads: int) -> Predictor:
-        """Load the model into the runtime this service uses: for rows of raw features, a regressor's grades on the
-        0-10 scale, or a classifier's probabilities (a column per grade of its card)."""
+        """Load the model into the runtime this service uses: for rows [N, 12] of MODEL_INPUTS (the raw features,
+        then white), a regressor's grades on the 0-10 scale, or a classifier's probabilities (a column per grade of
+        its card)."""
         kind = KINDS[self.kind]
         output = clipped if kind.task == "regression" else as_double
         if self.runtime == "onnx":
@@ -89,24 +129,40 @@ class ServedModel:
                 "(`make image RUNTIME=native`)"
             ) from None
 
-    def intervals(self, qualities: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """The calibrated interval around each predicted grade, kept on the 0-10 scale."""
-        if self.spans is not None:
-            return self.spans(qualities)
-        return (
-            np.clip(qualities - self.half_width, TARGET_LOW, TARGET_HIGH),
-            np.clip(qualities + self.half_width, TARGET_LOW, TARGET_HIGH),
-        )
+    def _by_type(self, white: np.ndarray) -> list[tuple[WineType, np.ndarray]]:
+        """Each type and which rows are of it (types without rows left out)."""
+        white = np.asarray(white, dtype=bool)
+        return [(t, rows) for t, rows in zip(TYPES, (~white, white), strict=True) if rows.any()]
 
-    def outside_training_range(self, rows: np.ndarray) -> list[list[str]]:
-        """For each row, the features whose value lies outside what the model saw in training."""
+    def intervals(self, qualities: np.ndarray, white: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The calibrated interval around each predicted grade, of its wine's type, kept on the 0-10 scale."""
+        low, high = np.empty(len(qualities)), np.empty(len(qualities))
+        for wine_type, rows in self._by_type(white):
+            low[rows], high[rows] = self.types[wine_type].intervals(qualities[rows])
+        return low, high
+
+    def outside(self, rows: np.ndarray, white: np.ndarray) -> np.ndarray:
+        """For rows [N, 11] of features, which values [N, 11] lie outside what the model saw of their type."""
+        flags = np.zeros(rows.shape, dtype=bool)
+        for wine_type, of_type in self._by_type(white):
+            served = self.types[wine_type]
+            flags[of_type] = (rows[of_type] < served.low) | (rows[of_type] > served.high)
+        return flags
+
+    def outside_training_range(self, rows: np.ndarray, white: np.ndarray) -> list[list[str]]:
+        """For each row [N, 11], the features whose value lies outside what the model saw of its type in training;
+        `type` first for a wine of a type the model was not trained on."""
         flagged: list[list[str]] = [[] for _ in range(len(rows))]
-        for row, column in zip(*np.nonzero((rows < self.low) | (rows > self.high)), strict=True):
+        for wine_type, of_type in self._by_type(white):
+            if wine_type not in self.card.types:
+                for row in np.flatnonzero(of_type):
+                    flagged[row].append("type")
+        for row, column in zip(*np.nonzero(self.outside(rows, white)), strict=True):
             flagged[row].append(FEATURE_NAMES[column])
         return flagged
 
     def info(self) -> ServedModelInfo:
-        """The public description served by `/models`."""
+        """The public description served by `/models`: the card, each type's figures included."""
         return ServedModelInfo(
             **self.card.model_dump(),
             tag=self.tag,

@@ -11,7 +11,7 @@ from pydantic import ValidationError
 
 from wine_quality.card import ModelCard
 from wine_quality.kinds import KINDS
-from wine_quality.schema import FEATURE_NAMES, first_error
+from wine_quality.schema import MODEL_INPUTS, first_error
 
 
 class ModelStoreError(RuntimeError):
@@ -38,9 +38,10 @@ def read_card(kind: str, stored: Any) -> ModelCard:
     retrain = f"retrain with `{KINDS[kind].train_command}`"
     metadata = dict(stored.info.metadata)
     features = metadata.get("features")
-    if features != list(FEATURE_NAMES):
+    if features != list(MODEL_INPUTS):
         raise ModelStoreError(
-            f"model {stored.tag} expects features {features}, not the service's schema {list(FEATURE_NAMES)}: {retrain}"
+            f"model {stored.tag} takes inputs {features}, not the service's {list(MODEL_INPUTS)} (the features, then "
+            f"white): {retrain}"
         )
     try:
         card = ModelCard.model_validate(metadata)

@@ -6,10 +6,23 @@ import hashlib
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 
-from train.data import DATA_DIR, RED, WHITE, DataError, deduplicate, load_wines, split_wines
-from wine_quality.schema import FEATURE_NAMES, TARGET
+from train.data import (
+    DATA_DIR,
+    DATA_FILES,
+    RED,
+    WHITE,
+    DataError,
+    deduplicate,
+    is_type,
+    load_files,
+    load_typed,
+    load_wines,
+    split_wines,
+)
+from wine_quality.schema import FEATURE_NAMES, MODEL_INPUTS, TARGET, TYPE_COLUMN
 
 
 def test_shipped_files_match_their_checksums() -> None:
@@ -96,6 +109,59 @@ def test_split_is_deterministic_for_a_seed_and_leaks_no_duplicate() -> None:
     a, b, c = split_wines(frame, 0.2, 7), split_wines(frame, 0.2, 7), split_wines(frame, 0.2, 8)
     assert np.array_equal(a.x_test, b.x_test) and np.array_equal(a.y_train, b.y_train)
     assert not np.array_equal(a.x_test, c.x_test)
-    assert (a.rows_raw, a.rows_unique, len(a.x_train) + len(a.x_test)) == (1599, 1359, 1359)
+    assert (a.rows_raw, len(a.x_train) + len(a.x_test)) == ({"red": 1599}, 1359)
+    assert a.x_train.shape[1] == len(MODEL_INPUTS) and not a.x_all[:, -1].any()  # no type column: every wine red
     train_rows = {tuple(r) + (y,) for r, y in zip(a.x_train, a.y_train, strict=True)}
     assert not any(tuple(r) + (y,) in train_rows for r, y in zip(a.x_test, a.y_test, strict=True))
+
+
+def _combined(tmp_path: Path) -> Path:
+    """Both files in one, as the widely used combined file has them: a `type` column first, white rows first."""
+    frames = [load_wines(path).assign(**{TYPE_COLUMN: name}) for path, name in ((WHITE, "white"), (RED, "Red"))]
+    both = pd.concat(frames, ignore_index=True)
+    path = tmp_path / "wines.csv"
+    both[[TYPE_COLUMN, *FEATURE_NAMES, TARGET]].to_csv(path, index=False)
+    return path
+
+
+def test_a_file_with_a_type_column_holds_both_wines(tmp_path: Path) -> None:
+    """A `type` column (any case) is read as red or white; such a file splits exactly as the two files do."""
+    path = _combined(tmp_path)
+    frame = load_typed(path)
+    assert frame[TYPE_COLUMN].value_counts().to_dict() == {"white": 4898, "red": 1599}
+    from_file, from_both = split_wines(frame, 0.2, 42), split_wines(load_files(DATA_FILES), 0.2, 42)
+    assert from_file.rows_raw == from_both.rows_raw == {"red": 1599, "white": 4898}
+    assert np.array_equal(from_file.x_test, from_both.x_test) and np.array_equal(from_file.y_train, from_both.y_train)
+
+
+def test_a_file_without_a_type_column_is_the_type_its_name_or_the_option_says(tmp_path: Path) -> None:
+    """The shipped files are typed by their names; another name needs --type; --type on a typed file is refused."""
+    assert set(load_typed(WHITE)[TYPE_COLUMN]) == {"white"} and set(load_typed(RED)[TYPE_COLUMN]) == {"red"}
+    mine = tmp_path / "cellar.csv"
+    mine.write_text(RED.read_text())
+    with pytest.raises(DataError, match="does not tell red from white: give --type red or --type white"):
+        load_typed(mine)
+    assert set(load_typed(mine, "white")[TYPE_COLUMN]) == {"white"}
+    with pytest.raises(DataError, match="has a 'type' column; --type is for files without one"):
+        load_typed(_combined(tmp_path), "red")
+
+
+def test_a_type_other_than_red_or_white_is_refused(tmp_path: Path) -> None:
+    """A rosé is named with its line and column, as any bad cell is."""
+    path = _combined(tmp_path)
+    lines = path.read_text().splitlines()
+    lines[5] = lines[5].replace("white", "rosé", 1)
+    path.write_text("\n".join(lines) + "\n")
+    with pytest.raises(DataError, match=r"line 6, column 'type': 'rosé' is not one of \('red', 'white'\)"):
+        load_wines(path)
+
+
+def test_each_type_is_split_as_if_alone() -> None:
+    """Red's held-out rows are those of the red file split alone; both types keep their share of held-out rows;
+    `white` is 1 on white rows only."""
+    both, red = split_wines(load_files(DATA_FILES), 0.2, 42), split_wines(load_wines(RED), 0.2, 42)
+    assert np.array_equal(both.x_test[is_type(both.x_test, "red")], red.x_test)
+    assert np.array_equal(both.y_train[is_type(both.x_train, "red")], red.y_train)
+    white = is_type(both.x_all, "white")
+    assert (white.sum(), (~white).sum()) == (3961, 1359)
+    assert is_type(both.x_test, "white").sum() == 793 and is_type(both.x_test, "red").sum() == 272

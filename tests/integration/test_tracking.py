@@ -17,13 +17,14 @@ import pytest
 
 from harness.devserver import free_port
 from tests.conftest import run_cli
-from train.data import RED, file_sha256
+from train.data import RED, WHITE, file_sha256
 from wine_quality.store import find_stored, read_card
 
 SMALL = {
     "sklearn": ["-m", "train.sklearn_model", "--param", "n_estimators=10", "--cv-repeats", "1"],
     "torch": ["-m", "train.torch_model", "--epochs", "5", "--hidden", "8", "--members", "2", "--no-progress"],
 }
+BOTH = ["--data", str(RED), str(WHITE)]
 
 
 @pytest.fixture(scope="module")
@@ -66,10 +67,11 @@ def mlflow_server() -> Iterator[str]:
 @pytest.mark.integration
 @pytest.mark.parametrize("kind", ["sklearn", "torch"])
 def test_a_tracked_training_run_holds_what_the_script_printed_and_saved(mlflow_server: str, kind: str) -> None:
-    """The run has the printed and stored metrics, the hyperparameters, data checksum and rows, commit, tag, card."""
+    """The run has the printed and stored metrics of each type, the hyperparameters, the data files' checksums and each
+    type's rows, commit, tag, card."""
     from mlflow import MlflowClient
 
-    done = run_cli(*SMALL[kind], "--track", "--no-pin", env={"MLFLOW_TRACKING_URI": mlflow_server})
+    done = run_cli(*SMALL[kind], *BOTH, "--track", "--no-pin", env={"MLFLOW_TRACKING_URI": mlflow_server})
     printed = json.loads(done.stdout)  # MLflow's own run links went to stderr: stdout stays one JSON document
     tag = printed["tag"]
     card = read_card(kind, find_stored(kind, tag))
@@ -78,21 +80,25 @@ def test_a_tracked_training_run_holds_what_the_script_printed_and_saved(mlflow_s
     [run] = client.search_runs([experiment.experiment_id], filter_string=f"tags.model_tag = '{tag}'")
     assert run.info.status == "FINISHED" and f"MLflow run {run.info.run_id}" in done.stderr
     metrics = run.data.metrics
-    per_level = ("held_out.coverage.", "held_out.width.")
-    assert {
-        k.removeprefix("held_out."): v
-        for k, v in metrics.items()
-        if k.startswith("held_out.") and not k.startswith(per_level)
-    } == {k: v for k, v in printed["metrics"].items() if k not in ("coverage", "width")}
-    assert metrics["held_out.coverage.0.9"] == printed["metrics"]["coverage"]["0.9"] == card.metrics.coverage["0.9"]
-    assert metrics["held_out.width.0.9"] == printed["metrics"]["width"]["0.9"] == card.metrics.width["0.9"]
-    assert metrics["cv.mae.mean"] == printed["cv_metrics"]["mae"]["mean"] == card.cv_metrics.mae.mean
-    assert metrics["held_out.r2"] == card.metrics.r2
+    for wine_type in ("red", "white"):
+        shown, section = printed["types"][wine_type]["metrics"], card.types[wine_type]
+        prefix = f"held_out.{wine_type}."
+        per_level = (f"{prefix}coverage.", f"{prefix}width.")
+        held_out = {k: v for k, v in metrics.items() if k.startswith(prefix) and not k.startswith(per_level)}
+        assert {k.removeprefix(prefix): v for k, v in held_out.items()} == {
+            k: v for k, v in shown.items() if k not in ("coverage", "width")
+        }
+        assert metrics[f"{prefix}coverage.0.9"] == shown["coverage"]["0.9"] == section.metrics.coverage["0.9"]
+        assert metrics[f"{prefix}width.0.9"] == shown["width"]["0.9"] == section.metrics.width["0.9"]
+        cv_mae = printed["types"][wine_type]["cv_metrics"]["mae"]["mean"]
+        assert metrics[f"cv.{wine_type}.mae.mean"] == cv_mae == section.cv_metrics.mae.mean
+        rows = run.data.params[f"data_{wine_type}_rows"], run.data.params[f"data_{wine_type}_rows_test"]
+        assert rows == (str(section.rows.rows), str(section.rows.rows_test))
     params, tags = run.data.params, run.data.tags
     assert params["n_estimators" if kind == "sklearn" else "hidden"] == ("10" if kind == "sklearn" else "[8]")
-    assert params["data_sha256"] == tags["data_sha256"] == file_sha256(RED) == card.data.sha256
-    assert (params["data_rows"], params["data_rows_test"]) == (str(card.data.rows), str(card.data.rows_test))
-    assert params["cv_repeats"] == "1"
+    checksums = f"{file_sha256(RED)},{file_sha256(WHITE)}"
+    assert params["data_sha256"] == tags["data_sha256"] == checksums == ",".join(f.sha256 for f in card.data.files)
+    assert params["layout"] == card.layout and params["cv_repeats"] == "1"
     assert tags["mlflow.source.git.commit"] == card.git_commit and tags["kind"] == kind and tags["pinned"] == "false"
     with tempfile.TemporaryDirectory() as folder:
         saved = Path(client.download_artifacts(run.info.run_id, "card.json", folder)).read_text()

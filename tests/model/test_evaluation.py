@@ -14,11 +14,15 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from tests.model.test_evaluation_verdicts import _result
 from train.crossval import INTERVAL_LEVELS, conformal_half_widths
 from train.data import RED, load_wines, split_wines
 from train.evaluation.candidates import Params
 from train.evaluation.curves import learning_curve
 from train.evaluation.nested import CVPlan, Fold, nested_cv
+from train.evaluation.pooled import TypeData, pooled_nested_cv
+from train.evaluation.pooling import Pooling
+from train.evaluation.results import ModelResult
 from train.evaluation.runner import evaluate_model, single_threaded
 from train.metrics import regression_metrics
 from train.network import NetConfig, fit_ensemble, fit_net
@@ -197,3 +201,57 @@ def test_the_command_writes_a_report_that_states_its_figures(tmp_path: Path) -> 
     )
     assert scores["classifier"]["brier_good"]["mean"] < scores["prior"]["brier_good"]["mean"]
     assert f"{scores['classifier']['brier']['mean']:.4f}" in markdown and "(reliability.png)" in markdown
+
+
+def _typed_rows() -> TypeData:
+    """Two types of recording rows: column 0 is a row id unique across both types (red 0-89, white 1000-1089)."""
+    x, y = _rows()
+    white = x.copy()
+    white[:, 0] += 1000
+    return {"red": (x, y, ROWS), "white": (white, y[::-1].copy(), ROWS)}
+
+
+def test_a_pooled_fold_pairs_with_each_types_own_fold() -> None:
+    """Pooled outer fold i trains on red fold i's and white fold i's training rows (the per-type runs' folds, row for
+    row), with the type as the last input, and is scored on their test rows; no fit of its search sees a test row."""
+    data = _typed_rows()
+    log: list[Fit] = []
+    pooled = pooled_nested_cv(lambda params, seed: Recorder(params["shift"], seed, log), GRID, data, PLAN)
+    for wine_type, (x, y, _) in data.items():
+        alone = nested_cv(lambda params, seed: Recorder(params["shift"], seed, []), GRID, x, y, PLAN)
+        assert len(pooled[wine_type]) == len(alone) == PLAN.folds * PLAN.repeats
+        for mine, theirs in zip(pooled[wine_type], alone, strict=True):
+            assert np.array_equal(mine.train, theirs.train) and np.array_equal(mine.test, theirs.test)
+    for i, (red, white) in enumerate(zip(pooled["red"], pooled["white"], strict=True)):
+        train = {int(r) for r in red.train} | {1000 + int(r) for r in white.train}
+        test = {int(r) for r in red.test} | {1000 + int(r) for r in white.test}
+        fits = [fit for fit in log if fit.rows <= train]
+        assert len(fits) == len(GRID) * PLAN.inner_folds + 1  # each setting on each inner split, then the refit
+        (refit,) = [fit for fit in fits if fit.rows == train]
+        assert refit.seed == PLAN.seed + i and [set(ids.tolist()) for ids, _ in refit.predicted] == [test]
+        for fit in fits:
+            if fit is not refit:
+                assert all(set(ids.tolist()) <= train for ids, _ in fit.predicted), "the search looked at test rows"
+        assert red.search.params == white.search.params  # one pooled model: one setting, each type its intervals
+        assert red.search.half_widths and red.search.ranges != white.search.ranges
+
+
+def test_the_layout_is_pooled_only_when_not_worse_on_either_type() -> None:
+    """Pooled − per type, fold by fold: within one standard error above zero on both types, pooled; worse by more on
+    one, per type; better by more than one standard error is said to help."""
+
+    def results(maes: dict[str, list[float]]) -> dict[str, ModelResult]:
+        found = {}
+        for wine_type, values in maes.items():
+            found[wine_type] = _result("extra_trees", "sklearn", float(np.mean(values)))
+            found[wine_type].per_fold.extend({"mae": v, "within_0_5": 0.6} for v in values)
+        return found
+
+    per_type = results({"red": [0.50, 0.48, 0.49, 0.51], "white": [0.53, 0.54, 0.52, 0.53]})
+    helps = results({"red": [0.49, 0.47, 0.48, 0.50], "white": [0.531, 0.539, 0.521, 0.531]})
+    hurts_white = results({"red": [0.49, 0.47, 0.48, 0.50], "white": [0.54, 0.55, 0.53, 0.54]})
+    pooling = Pooling("extra_trees", per_type, helps)
+    assert pooling.mae("red").lower and pooling.mae("white").not_worse and pooling.choice == "pooled"
+    assert pooling.mae("red").mean == pytest.approx(-0.01) and pooling.mae("red").below == 4
+    assert Pooling("extra_trees", per_type, hurts_white).choice == "per_type"
+    assert Pooling("extra_trees", per_type, hurts_white).as_json()["white"]["pooled_minus_per_type"]["mae"]["mean"] > 0

@@ -11,11 +11,11 @@ import pytest
 
 from train import sklearn_model
 from train.data import RED, load_wines, split_wines
-from wine_quality.card import ModelCard
+from wine_quality.card import TypeCard
 from wine_quality.store import read_card
 
 SEED = 3
-TREES = ["--no-pin", "--param", "n_estimators=10", "--cv-repeats", "1", "--seed", str(SEED)]
+TREES = ["--no-pin", "--param", "n_estimators=10", "--cv-repeats", "1", "--seed", str(SEED), "--data", str(RED)]
 
 
 def _saved(tag: str) -> tuple[object, np.ndarray]:
@@ -62,14 +62,15 @@ def test_the_card_says_which_rows_the_model_saw_and_where_figures_come_from(runs
     """Row counts and fitted_on in the card; the held-out figures are the same whichever model was saved, since
     they are always those of the model fitted on the training rows; ranges are of the rows the model saw."""
     cards = {how: read_card("sklearn", bentoml.models.get(tag)) for how, tag in runs.items()}
-    every = cards["all"].data
-    assert (every.fitted_on, every.rows_fitted, every.rows_train, every.rows_test) == ("all", 1359, 1087, 272)
-    assert (cards["train"].data.fitted_on, cards["train"].data.rows_fitted) == ("train", 1087)
-    assert cards["all"].metrics == cards["train"].metrics
-    assert cards["all"].cv_metrics == cards["train"].cv_metrics
-    assert cards["all"].interval == cards["train"].interval
-    assert "fitted on the training rows only" in str(ModelCard.model_fields["metrics"].description)
+    every, red = cards["all"].data, cards["all"].types["red"]
+    assert (every.fitted_on, red.rows.rows_fitted, red.rows.rows_train, red.rows.rows_test) == ("all", 1359, 1087, 272)
+    assert (cards["train"].data.fitted_on, cards["train"].types["red"].rows.rows_fitted) == ("train", 1087)
+    held_out = cards["train"].types["red"]
+    assert red.metrics == held_out.metrics
+    assert red.cv_metrics == held_out.cv_metrics
+    assert red.interval == held_out.interval
+    assert "fitted on the training rows only" in str(TypeCard.model_fields["metrics"].description)
     x = load_wines(RED).drop_duplicates()["total sulfur dioxide"]
-    assert cards["all"].feature_ranges["total sulfur dioxide"] == (x.min(), x.max())
+    assert red.feature_ranges["total sulfur dioxide"] == (x.min(), x.max())
     # the ONNX form checked is the saved model's, on every unique row
     assert cards["all"].onnx.rows_checked == 1359 and cards["all"].onnx.max_abs_diff <= cards["all"].onnx.tolerance

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from train import sklearn_model
-from train.data import WHITE, load_wines, split_wines
+from train.data import WHITE, load_typed, split_wines
 from train.grade_calibration import grade_ranges
 from wine_quality.intervals import spans
 from wine_quality.served import ServedModel
@@ -54,19 +54,19 @@ def white() -> ServedModel:
 def test_the_served_intervals_cover_every_grade_of_30_held_out_wines_or_more(white: ServedModel) -> None:
     """On the held-out white wines, every grade with at least 30 wines (4 to 8) is covered by the served 90 %
     intervals at a floor well above what one width for all reaches on the rare grades 4 and 8."""
-    split = split_wines(load_wines(WHITE), 0.2, SEED)
+    split = split_wines(load_typed(WHITE), 0.2, SEED)
     quality = white.predictor(1)(split.x_test)
-    low, high = white.intervals(quality)
+    low, high = white.intervals(quality, np.ones(len(quality), dtype=bool))
     covered = (low <= split.y_test) & (split.y_test <= high)
     for grade in (4, 5, 6, 7, 8):
         rows = split.y_test == grade
         assert rows.sum() >= 30
         assert np.mean(covered[rows]) >= (0.75 if rows.sum() < 100 else 0.85), (grade, np.mean(covered[rows]))
-    half = white.card.interval.half_width["0.9"]
+    half = white.card.types["white"].interval.half_width["0.9"]
     for grade in (4, 8):
         rows = split.y_test == grade
         assert np.mean(np.abs(split.y_test - quality)[rows] <= half) < 0.6  # what one half-width gave them
-    card = read_card("sklearn", bentoml.models.get(white.tag))
+    card = read_card("sklearn", bentoml.models.get(white.tag)).types["white"]
     assert card.metrics.coverage["0.9"] == pytest.approx(np.mean(covered))
     assert card.metrics.width["0.9"] == pytest.approx(np.mean(high - low))
     assert "label-conditional" in card.interval.method
@@ -75,13 +75,13 @@ def test_the_served_intervals_cover_every_grade_of_30_held_out_wines_or_more(whi
 def test_two_different_wines_get_intervals_of_different_widths(white: ServedModel) -> None:
     """A wine predicted in the middle of the scale and one predicted near a rare grade get intervals of other
     widths; each interval holds its prediction and is ordered by coverage level."""
-    split = split_wines(load_wines(WHITE), 0.2, SEED)
+    split = split_wines(load_typed(WHITE), 0.2, SEED)
     quality = white.predictor(1)(split.x_test)
-    low, high = white.intervals(quality)
+    low, high = white.intervals(quality, np.ones(len(quality), dtype=bool))
     widths = high - low
     assert len(np.unique(np.round(widths, 9))) > 2
     assert np.all((low <= quality) & (quality <= high))
-    ranges = white.card.interval.by_grade
+    ranges = white.card.types["white"].interval.by_grade
     assert ranges is not None
     narrow, wide = (spans(quality, ranges[level]) for level in ("0.8", "0.95"))
     assert np.all(narrow[0] >= wide[0]) and np.all(narrow[1] <= wide[1])

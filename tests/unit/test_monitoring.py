@@ -25,15 +25,11 @@ from wine_quality.settings import DriftSettings, Settings
 
 @pytest.fixture(scope="module")
 def served() -> dict[str, ServedModel]:
-    """A stand-in for a served red-wine model: its tag, training ranges and drift reference."""
-    split = split_wines(load(RED), 0.2, 42)
-    reference = drift_reference(split.x_train, np.random.default_rng(0).normal(5.6, 0.5, 2000))
-    model = SimpleNamespace(
-        tag="wine_quality_sklearn:test",
-        low=split.x_train.min(axis=0),
-        high=split.x_train.max(axis=0),
-        card=SimpleNamespace(reference=reference),
-    )
+    """A stand-in for a served red-wine model: its tag, and its red wines' training ranges and drift reference."""
+    features = split_wines(load(RED), 0.2, 42).x_train[:, : len(FEATURE_NAMES)]
+    reference = drift_reference(features, np.random.default_rng(0).normal(5.6, 0.5, 2000))
+    red = SimpleNamespace(low=features.min(axis=0), high=features.max(axis=0), reference=reference)
+    model = SimpleNamespace(tag="wine_quality_sklearn:test", types={"red": red})
     return {"sklearn": cast(ServedModel, model)}
 
 
@@ -43,7 +39,10 @@ def monitor(served: dict[str, ServedModel], tmp_path: Path) -> Monitor:
 
 
 def outside(rows: np.ndarray, served: ServedModel) -> list[list[str]]:
-    return [[FEATURE_NAMES[i] for i in np.nonzero((r < served.low) | (r > served.high))[0]] for r in rows]
+    return [
+        [FEATURE_NAMES[i] for i in np.nonzero((r < served.types["red"].low) | (r > served.types["red"].high))[0]]
+        for r in rows
+    ]
 
 
 def observe(monitor: Monitor, served: ServedModel, rows: np.ndarray) -> None:
@@ -75,7 +74,7 @@ def test_the_report_and_metrics_show_the_same_drift(monitor: Monitor, served: di
     assert samples(text, "wine_prediction_drift_psi")[("sklearn",)] == drift.prediction.psi
     assert samples(text, "wine_ready") == {(): 0.0}
     sugar = drift.features["residual sugar"]
-    low, high = served["sklearn"].low[3], served["sklearn"].high[3]
+    low, high = served["sklearn"].types["red"].low[3], served["sklearn"].types["red"].high[3]
     assert sugar.outside_training_range == int(np.sum((white[-300:, 3] < low) | (white[-300:, 3] > high)))
     assert sugar.recent_quantiles is not None and sugar.recent_quantiles["0.5"] > sugar.training_quantiles["0.5"]
 

@@ -10,8 +10,8 @@ import pytest
 import torch
 
 from train.network import NetConfig, fit_ensemble, fit_net
-from wine_quality.nets import LOG_FEATURES, WineEnsemble, WineNet, load_net
-from wine_quality.schema import FEATURE_NAMES
+from wine_quality.nets import LOG_FEATURES, TypeSwitch, WineEnsemble, WineNet, load_net
+from wine_quality.schema import FEATURE_NAMES, MODEL_INPUTS
 
 LOGGED = [FEATURE_NAMES.index(name) for name in LOG_FEATURES]
 
@@ -63,8 +63,33 @@ def test_scaling_is_fitted_on_the_transformed_inputs() -> None:
 
 
 def test_log_inputs_need_the_schema_features() -> None:
-    with pytest.raises(ValueError, match="log_inputs needs the 11 schema features"):
+    with pytest.raises(ValueError, match="log_inputs needs the 12 model inputs or the features, not 3"):
         WineNet(3, log_inputs=True)
+
+
+def test_the_white_input_is_never_logged() -> None:
+    """A network on MODEL_INPUTS logs the same feature columns as one on the features, and leaves `white` as it is."""
+    net = WineNet(len(MODEL_INPUTS), (8,), log_inputs=True)
+    x = np.column_stack([_rows(), np.tile([0.0, 1.0], 10)])
+    seen = net.transform(torch.as_tensor(x)).numpy()
+    assert [j for j in range(len(MODEL_INPUTS)) if not np.array_equal(seen[:, j], x[:, j])] == sorted(LOGGED)
+
+
+def test_a_switch_grades_each_row_with_its_types_ensemble_and_round_trips() -> None:
+    """Per type: a red row is graded by the red ensemble on its 11 features, a white row by the white one; the
+    checkpoint loads back to the same grades; with one type only, every row is graded by it."""
+    torch.manual_seed(3)
+    red, white = (WineEnsemble([WineNet(len(FEATURE_NAMES), (8,), log_inputs=True)]) for _ in range(2))
+    for ensemble in (red, white):
+        ensemble.members[0].fit_scaling(_rows())  # type: ignore[operator]
+    features = _rows(10)
+    x = np.column_stack([features, [0.0, 1.0] * 5])
+    switch = TypeSwitch({"red": red, "white": white})
+    expected = np.where(x[:, -1] == 1.0, white.predict(features), red.predict(features))
+    assert switch.predict(x) == pytest.approx(expected, abs=1e-6)
+    loaded = load_net(_saved_and_loaded(switch.checkpoint()))
+    assert isinstance(loaded, TypeSwitch) and np.array_equal(loaded.predict(x), switch.predict(x))
+    assert TypeSwitch({"red": red}).predict(x) == pytest.approx(red.predict(features), abs=1e-6)
 
 
 def test_an_ensemble_predicts_its_members_mean_and_round_trips() -> None:

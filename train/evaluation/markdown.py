@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from train.evaluation import interval_sections, model_sections, paper_sections, push_sections
+from train.evaluation import interval_sections, model_sections, paper_sections, pooled_sections, push_sections
 from train.evaluation.classification_report import classifier_section
 
 if TYPE_CHECKING:
@@ -19,6 +19,7 @@ def render(report: Report, plots: dict[str, str]) -> str:
             *protocol(report),
             *paper_sections.results_beside_the_paper(report),
             *paper_sections.issue_targets(report),
+            *pooled_sections.red_and_white(report),
             *paper_sections.duplicates_kept(report),
             *push_sections.accuracy_push(report),
             *model_sections.searches(report),

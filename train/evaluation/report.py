@@ -14,6 +14,7 @@ from train.data import file_sha256
 from train.evaluation.markdown import render
 from train.evaluation.nested import CVPlan
 from train.evaluation.plots import draw_plots
+from train.evaluation.pooled_sections import classifier_pooling, poolings
 from train.evaluation.results import Evaluation, Json, by_model_json
 from train.evaluation.runner import DATASETS
 from train.evaluation.verdicts import PAPER, Targets, targets
@@ -70,7 +71,16 @@ class Report:
             "duplicates_kept": by_model_json(ev.duplicates_kept),
             "learning_curves": {d: {s: c.as_json() for s, c in cs.items()} for d, cs in ev.curves.items()},
             "classifier": {d: r.as_json() for d, r in ev.classifiers.items()},
+            "pooled": {m: {t: r.as_json() for t, r in by_type.items()} for m, by_type in ev.pooled.items()},
+            "pooled_classifier": {t: r.as_json() for t, r in ev.pooled_classifiers.items()},
+            "pooling": self.pooling(),
         }
+
+    def pooling(self) -> Json:
+        """Per family: pooled against per type, paired, and the layout chosen."""
+        found = {p.model: p.as_json() for p in poolings(self)}
+        classifier = classifier_pooling(self)
+        return found | ({"classifier": classifier.as_json()} if classifier else {})
 
 
 def versions() -> dict[str, str]:

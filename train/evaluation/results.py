@@ -184,6 +184,9 @@ class Evaluation:
     duplicates_kept: ByModel  # the paper's protocol, settings fixed to the nested search's modal choice
     curves: dict[str, dict[str, LearningCurve]]  # data set -> which setting ("recommended", ...) -> curve
     classifiers: dict[str, ClassifierResult] = field(default_factory=dict)  # data set -> the grade classifier
+    # model -> type -> the model trained on both types pooled, scored on that type's outer folds
+    pooled: dict[str, dict[str, ModelResult]] = field(default_factory=dict)
+    pooled_classifiers: dict[str, ClassifierResult] = field(default_factory=dict)  # type -> the pooled classifier
 
     @property
     def datasets(self) -> list[str]:

@@ -6,7 +6,7 @@ import sys
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 from joblib import Parallel, delayed
@@ -17,14 +17,15 @@ from train.evaluation.candidates import BY_KEY, Params
 from train.evaluation.classification import ClassifierResult, evaluate_classifier
 from train.evaluation.curves import learning_curve
 from train.evaluation.nested import CVPlan, nested_cv
+from train.evaluation.pooled import POOLED_MODELS, TypeData, evaluate_pooled, evaluate_pooled_classifier
 from train.evaluation.results import ByModel, Evaluation, LearningCurve, ModelResult
-from train.evaluation.summary import intervals, out_of_fold, per_fold_metrics, summarise_metrics, summarise_search
+from train.evaluation.summary import model_result
 from train.evaluation.verdicts import best_sklearn, recommended
-from train.metrics import regression_metrics
-from wine_quality.schema import FEATURE_NAMES, TARGET
+from wine_quality.per_type import FEATURES
+from wine_quality.schema import FEATURE_NAMES, TARGET, TYPES, WineType
 
 DATASETS = {"red": RED, "white": WHITE}
-ROW_WEIGHT = {"red": 1, "white": 3}  # white has about three times red's rows: its runs take that much longer
+ROW_WEIGHT = {"red": 1, "white": 3, "both": 4}  # white has about three times red's rows: its runs take that much longer
 
 
 def load_xy(dataset: str, keep_duplicates: bool = False) -> tuple[np.ndarray, np.ndarray, int]:
@@ -49,23 +50,8 @@ def evaluate_model(
     started = time.perf_counter()
     folds = nested_cv(candidate.make, grid, x, y, plan, intervals=fixed is None)
     seconds = time.perf_counter() - started
-    measured = per_fold_metrics(y, folds)
-    runs = out_of_fold(y, folds, plan.repeats)
-    return ModelResult(
-        dataset=dataset,
-        model=model,
-        label=candidate.label,
-        kind=candidate.kind,
-        duplicates_kept=keep_duplicates,
-        rows_raw=rows,
-        y=y,
-        metrics=summarise_metrics(measured),
-        metrics_per_run=summarise_metrics([regression_metrics(y, run) for run in runs]),
-        per_fold=measured,
-        intervals=intervals(y, folds),
-        search=summarise_search(grid, folds),
-        seconds=seconds,
-        first_run=runs[0],
+    return model_result(
+        dataset, candidate, grid, y, folds, plan.repeats, rows, seconds, duplicates_kept=keep_duplicates
     )
 
 
@@ -101,7 +87,8 @@ class CurveJob:
 
     def run(self, plan: CVPlan) -> LearningCurve:
         split = split_wines(load_wines(DATASETS[self.dataset]), 0.2, plan.seed)
-        return learning_curve(self.dataset, split, self.params, plan.seed)
+        features = replace(split, x_train=split.x_train[:, FEATURES], x_test=split.x_test[:, FEATURES])
+        return learning_curve(self.dataset, features, self.params, plan.seed)
 
 
 @dataclass(frozen=True)
@@ -119,7 +106,39 @@ class ClassifierJob:
         return evaluate_classifier(x, y.astype(np.int64), self.dataset, plan)
 
 
-Job = NestedJob | CurveJob | ClassifierJob
+def type_data() -> TypeData:
+    """Every type's deduplicated features and grades, and its raw row count."""
+    return {t: load_xy(t) for t in TYPES}
+
+
+@dataclass(frozen=True)
+class PooledJob:
+    """A candidate trained on red and white wines pooled (the type an input), scored on each type's outer folds."""
+
+    model: str
+    dataset = "both"
+
+    @property
+    def name(self) -> str:
+        return f"pooled/{self.model}"
+
+    def run(self, plan: CVPlan) -> dict[WineType, ModelResult]:
+        return evaluate_pooled(self.model, type_data(), plan)
+
+
+@dataclass(frozen=True)
+class PooledClassifierJob:
+    """The grade classifier trained on both types pooled, scored on each type's outer folds."""
+
+    @property
+    def name(self) -> str:
+        return "pooled/classifier"
+
+    def run(self, plan: CVPlan) -> dict[WineType, ClassifierResult]:
+        return evaluate_pooled_classifier(type_data(), plan)
+
+
+Job = NestedJob | CurveJob | ClassifierJob | PooledJob | PooledClassifierJob
 
 
 @contextmanager
@@ -136,7 +155,7 @@ def single_threaded() -> Iterator[None]:
         torch.set_num_threads(before)
 
 
-def _timed(job: Job, plan: CVPlan) -> ModelResult | LearningCurve | ClassifierResult:
+def _timed(job: Job, plan: CVPlan) -> object:
     started = time.perf_counter()
     with single_threaded():
         result = job.run(plan)
@@ -149,6 +168,8 @@ def second_stage(nested: ByModel, plan: CVPlan) -> list[Job]:
     protocol (duplicates kept) and the network's learning curves; and the classifier, which has no search."""
     rec = recommended(nested)
     jobs: list[Job] = [ClassifierJob(d) for d in nested]
+    if set(nested) == set(TYPES):
+        jobs.append(PooledClassifierJob())
     for d, results in nested.items():
         jobs += [NestedJob(d, r.model, fixed=r.params) for r in rec.values()]
         sklearn = {m: r for m, r in results.items() if r.kind == "sklearn"}
@@ -163,16 +184,23 @@ def second_stage(nested: ByModel, plan: CVPlan) -> list[Job]:
 
 
 def run(datasets: Sequence[str], models: Sequence[str], plan: CVPlan, jobs: int) -> Evaluation:
-    """Every candidate on every data set (nested CV), then the second stage."""
+    """Every candidate on every data set (nested CV), and the pooled candidates when both types are evaluated; then
+    the second stage."""
     parallel = Parallel(n_jobs=jobs, verbose=0)
+    pooled_jobs = [PooledJob(m) for m in POOLED_MODELS if m in models] if set(datasets) == set(TYPES) else []
     # the slowest first, so that the jobs finish together
-    first = sorted(
-        (NestedJob(d, m) for d in datasets for m in models), key=lambda j: -ROW_WEIGHT[j.dataset] * BY_KEY[j.model].cost
+    first: list[NestedJob | PooledJob] = sorted(
+        [*(NestedJob(d, m) for d in datasets for m in models), *pooled_jobs],
+        key=lambda j: -ROW_WEIGHT[j.dataset] * BY_KEY[j.model].cost,
     )
     print(f"nested CV: {len(first)} runs on {jobs} job(s)", file=sys.stderr, flush=True)
     nested: ByModel = {d: {} for d in datasets}
-    for nested_job, result in zip(first, parallel(delayed(_timed)(job, plan) for job in first), strict=True):
-        nested[nested_job.dataset][nested_job.model] = result
+    pooled: dict[str, dict[str, ModelResult]] = {}
+    for job, result in zip(first, parallel(delayed(_timed)(job, plan) for job in first), strict=True):
+        if isinstance(job, PooledJob):
+            pooled[job.model] = result
+        else:
+            nested[job.dataset][job.model] = result
 
     later = second_stage(nested, plan)
     print(f"second stage: {len(later)} runs", file=sys.stderr, flush=True)
@@ -180,13 +208,25 @@ def run(datasets: Sequence[str], models: Sequence[str], plan: CVPlan, jobs: int)
     kept: ByModel = {d: {} for d in datasets}
     curves: dict[str, dict[str, LearningCurve]] = {d: {} for d in datasets}
     classifiers: dict[str, ClassifierResult] = {}
-    for job, result in zip(later, parallel(delayed(_timed)(job, plan) for job in later), strict=True):
-        if isinstance(job, ClassifierJob):
-            classifiers[job.dataset] = result
-        elif isinstance(job, CurveJob):
-            curves[job.dataset][job.setting] = result
-        elif job.keep_duplicates:
-            kept[job.dataset][job.model] = result
-        else:
-            figures[job.dataset][job.model] = result
-    return Evaluation(nested, recommended(nested), figures, kept, curves, classifiers)
+    pooled_classifiers: dict[str, ClassifierResult] = {}
+    for stage, result in zip(later, parallel(delayed(_timed)(job, plan) for job in later), strict=True):
+        if isinstance(stage, PooledClassifierJob):
+            pooled_classifiers = result
+        elif isinstance(stage, ClassifierJob):
+            classifiers[stage.dataset] = result
+        elif isinstance(stage, CurveJob):
+            curves[stage.dataset][stage.setting] = result
+        elif isinstance(stage, NestedJob) and stage.keep_duplicates:
+            kept[stage.dataset][stage.model] = result
+        elif isinstance(stage, NestedJob):
+            figures[stage.dataset][stage.model] = result
+    return Evaluation(
+        nested,
+        recommended(nested),
+        figures,
+        kept,
+        curves,
+        classifiers,
+        pooled=pooled,
+        pooled_classifiers=pooled_classifiers,
+    )

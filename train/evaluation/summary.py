@@ -8,9 +8,9 @@ from collections.abc import Sequence
 import numpy as np
 
 from train.crossval import share_covered
-from train.evaluation.candidates import Params, params_key
+from train.evaluation.candidates import Candidate, Params, params_key
 from train.evaluation.nested import Fold
-from train.evaluation.results import METRICS, GradeByGrade, GradeCoverage, Interval, SearchSummary, Stat
+from train.evaluation.results import METRICS, GradeByGrade, GradeCoverage, Interval, ModelResult, SearchSummary, Stat
 from train.metrics import regression_metrics
 from wine_quality.card import INTERVAL_LEVELS
 from wine_quality.intervals import spans
@@ -82,3 +82,37 @@ def summarise_search(grid: Sequence[Params], folds: Sequence[Fold]) -> SearchSum
     # keys in sorted order, as the search tables and evaluation.json name a setting
     settings = {params_key(f.search.params): dict(sorted(f.search.params.items())) for f in folds}
     return SearchSummary(tuple(grid), inner, tuple((settings[k], n) for k, n in chosen.most_common()))
+
+
+def model_result(
+    dataset: str,
+    candidate: Candidate,
+    grid: Sequence[Params],
+    y: np.ndarray,
+    folds: Sequence[Fold],
+    repeats: int,
+    rows_raw: int,
+    seconds: float,
+    label: str = "",
+    duplicates_kept: bool = False,
+) -> ModelResult:
+    """A candidate's nested run on one data set, from its outer folds: figures per fold and per run, intervals,
+    searches."""
+    measured = per_fold_metrics(y, folds)
+    runs = out_of_fold(y, folds, repeats)
+    return ModelResult(
+        dataset=dataset,
+        model=candidate.key,
+        label=label or candidate.label,
+        kind=candidate.kind,
+        duplicates_kept=duplicates_kept,
+        rows_raw=rows_raw,
+        y=y,
+        metrics=summarise_metrics(measured),
+        metrics_per_run=summarise_metrics([regression_metrics(y, run) for run in runs]),
+        per_fold=measured,
+        intervals=intervals(y, folds),
+        search=summarise_search(grid, folds),
+        seconds=seconds,
+        first_run=runs[0],
+    )

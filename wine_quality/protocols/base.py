@@ -14,7 +14,7 @@ from fastapi.routing import APIRoute
 from pydantic import BaseModel
 
 from wine_quality.dataplane import DataPlane, Graded, Origin
-from wine_quality.schema import InvalidRows, check_rows, first_error
+from wine_quality.schema import TYPES, InvalidRows, Wines, check_rows, first_error
 
 
 def plane(request: Request) -> DataPlane:
@@ -31,12 +31,16 @@ class ProtocolError(Exception):
         self.message, self.status = message, status
 
 
-def checked(rows: np.ndarray, max_rows: int, where: str = "") -> np.ndarray:
-    """Rows [N, 11] parsed by a protocol, checked as the JSON routes check theirs: count, bounds, the SO2 rule."""
+def checked(rows: np.ndarray, max_rows: int, types: list[str] | None = None, where: str = "") -> Wines:
+    """Rows [N, 11] parsed by a protocol, and their types if it sent them, checked as the JSON routes check theirs:
+    count, bounds, the SO2 rule, red or white."""
     if not 1 <= len(rows) <= max_rows:
         raise ProtocolError(f"{where}{len(rows)} rows; send 1 to {max_rows} in one request")
+    wrong = [f"row {i}, type: {t!r} is not one of {list(TYPES)}" for i, t in enumerate(types or []) if t not in TYPES]
+    if wrong:
+        raise ProtocolError(where + "; ".join(wrong[:3]) + (f" (and {len(wrong) - 3} more)" if len(wrong) > 3 else ""))
     try:
-        return check_rows(rows)
+        return Wines.of(check_rows(rows), types)
     except InvalidRows as exc:
         raise ProtocolError(f"{where}{exc}") from None
 
@@ -100,10 +104,10 @@ def inline_schema(model: type[BaseModel]) -> dict[str, Any]:
     return resolved
 
 
-async def graded(data_plane: DataPlane, kind: str, rows: np.ndarray, origin: Origin) -> Graded:
+async def graded(data_plane: DataPlane, kind: str, wines: Wines, origin: Origin) -> Graded:
     """Grades from the data plane; a refusal of the model service (overloaded, timed out) keeps its status."""
     try:
-        return await data_plane.grade(kind, rows, origin)
+        return await data_plane.grade(kind, wines, origin)
     except BentoMLException as exc:
         raise ProtocolError(str(exc), int(exc.error_code)) from exc
 

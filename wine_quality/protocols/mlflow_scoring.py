@@ -28,20 +28,21 @@ from wine_quality.protocols.base import (
     plane,
     protocol_route,
 )
-from wine_quality.schema import EXAMPLE, FEATURE_NAMES, Wine, column_problems, first_error
+from wine_quality.schema import EXAMPLE, FEATURE_NAMES, TYPE_COLUMN, Wine, Wines, column_problems, first_error
 
 FORMATS = ("dataframe_split", "dataframe_records", "instances", "inputs")
 ERROR_CODES = {400: "BAD_REQUEST", 415: "BAD_REQUEST", 503: "TEMPORARILY_UNAVAILABLE", 504: "DEADLINE_EXCEEDED"}
 KindName = Literal["sklearn", "torch"]  # the regressors (tests/unit/test_model_services.py: as the registry says)
 
-# a row as an object: the schema states what is checked (the 11 names, each within its bounds, nothing else)
+# a row as an object: the schema states what is checked (the 11 names, each within its bounds, an optional type)
 _WINE = Wine.model_json_schema(by_alias=True)
+Cell = StrictFloat | StrictStr  # a measurement, or a wine's type
 Record = Annotated[
-    dict[str, StrictFloat],
+    dict[str, Cell],
     WithJsonSchema({k: _WINE[k] for k in ("type", "properties", "required", "additionalProperties")}),
 ]
 Rows = Annotated[list[Record], Field(min_length=1)]
-Columns = Annotated[dict[str, list[StrictFloat]], Field(min_length=1)]
+Columns = Annotated[dict[str, list[StrictFloat] | list[StrictStr]], Field(min_length=1)]
 Table = Annotated[Rows | Columns, Field(union_mode="left_to_right")]
 # exactly one of the four inputs, as JSON Schema says it (a request with two is refused, so the schema says so too)
 ONE_INPUT: dict[str, Any] = {
@@ -57,7 +58,7 @@ class SplitFrame(BaseModel):
 
     model_config = ConfigDict(extra="forbid", strict=True)
     columns: list[str] | None = None
-    data: Annotated[list[list[StrictFloat]], Field(min_length=1)]
+    data: Annotated[list[list[Cell]], Field(min_length=1)]
     index: list[StrictInt | StrictStr] | None = None
 
 
@@ -130,49 +131,83 @@ ANSWERS: dict[int | str, dict[str, Any]] = {
 
 
 def _columns_problem(columns: list[str]) -> str | None:
-    problems = column_problems(columns)
+    features = [c for c in columns if c != TYPE_COLUMN]
+    problems = column_problems(features) + [f"repeated [{TYPE_COLUMN!r}]"] * (len(columns) - len(features) > 1)
     if not problems:
         return None
     hint = " (an unnamed first column is pandas' index: write the frame with index=False)" if "" in columns else ""
-    return f"columns must be the 11 feature names {list(FEATURE_NAMES)}, in any order: {'; '.join(problems)}{hint}"
+    return (
+        f"columns must be the 11 feature names {list(FEATURE_NAMES)}, in any order, and {TYPE_COLUMN!r} if the "
+        f"wines are not all red: {'; '.join(problems)}{hint}"
+    )
 
 
-def _check_columns(columns: list[str], where: str) -> None:
-    problem = _columns_problem(columns)
+Parsed = tuple[np.ndarray, list[str] | None]  # the 11 measurements in schema order, and the types if sent
+
+
+def _table(names: list[str], rows: list[list[Any]], where: str, text: bool = False) -> Parsed:
+    """Rows of values under column names (the features in any order, and `type` if sent), as the measurements in
+    schema order and the types. Values are numbers, or with `text` (CSV) numbers written as text."""
+    problem = _columns_problem(names)
     if problem:
         raise ProtocolError(f"{where}: {problem}")
+    for i, row in enumerate(rows):
+        if len(row) != len(names):
+            raise ProtocolError(f"{where} row {i}: {len(row)} values for {len(names)} columns")
+    order = [names.index(name) for name in FEATURE_NAMES]
+    values = np.empty((len(rows), len(order)))
+    for i, row in enumerate(rows):
+        for k, j in enumerate(order):
+            number = _number(row[j], text)
+            if number is None:
+                raise ProtocolError(f"{where} row {i}, {names[j]!r}: {row[j]!r} is not a number")
+            values[i, k] = number
+    if TYPE_COLUMN not in names:
+        return values, None
+    at = names.index(TYPE_COLUMN)
+    return values, [str(row[at]) for row in rows]
 
 
-def _from_records(records: list[Record], where: str) -> np.ndarray:
-    for i, record in enumerate(records):
-        if record.keys() != set(FEATURE_NAMES):
+def _number(cell: Any, text: bool) -> float | None:
+    """A cell's number: a JSON number, or with `text` a number written as text (CSV); None for anything else."""
+    if isinstance(cell, float | int) and not isinstance(cell, bool):
+        return float(cell)
+    if text and isinstance(cell, str):
+        try:
+            return float(cell)
+        except ValueError:
+            return None
+    return None
+
+
+def _from_records(records: list[Record], where: str) -> Parsed:
+    typed = [{TYPE_COLUMN: "red", **record} for record in records]  # a wine without a type is red
+    names = [*FEATURE_NAMES, TYPE_COLUMN]
+    for i, record in enumerate(typed):
+        if record.keys() != set(names):
             raise ProtocolError(f"{where}[{i}]: {_columns_problem(list(record))}")
-    return np.array([[record[name] for name in FEATURE_NAMES] for record in records], dtype=np.float64)
+    parsed = _table(names, [[record[name] for name in names] for record in typed], where)
+    return parsed if any(TYPE_COLUMN in record for record in records) else (parsed[0], None)
 
 
-def _from_columns(table: Columns, where: str) -> np.ndarray:
-    _check_columns(list(table), where)
+def _from_columns(table: Columns, where: str) -> Parsed:
     if len({len(values) for values in table.values()}) > 1:
         raise ProtocolError(f"{where}: every column needs the same number of values")
-    return np.array([table[name] for name in FEATURE_NAMES], dtype=np.float64).T
+    names = list(table)
+    return _table(names, [list(row) for row in zip(*table.values(), strict=True)], where)
 
 
-def _from_split(frame: SplitFrame) -> np.ndarray:
+def _from_split(frame: SplitFrame) -> Parsed:
     where = "dataframe_split"
     if frame.columns is None:
         raise ProtocolError(f"{where}: `columns` is missing: name the 11 features {list(FEATURE_NAMES)}")
-    _check_columns(frame.columns, where)
-    for i, row in enumerate(frame.data):
-        if len(row) != len(frame.columns):
-            raise ProtocolError(f"{where}.data[{i}]: {len(row)} values for {len(frame.columns)} columns")
     if frame.index is not None and len(frame.index) != len(frame.data):
         raise ProtocolError(f"{where}: {len(frame.index)} index labels for {len(frame.data)} rows")
-    data = np.array(frame.data, dtype=np.float64).reshape(len(frame.data), len(frame.columns))
-    return data[:, [frame.columns.index(name) for name in FEATURE_NAMES]]
+    return _table(frame.columns, frame.data, where)
 
 
-def json_rows(body: bytes) -> np.ndarray:
-    """The rows of a JSON scoring request, in schema order."""
+def json_rows(body: bytes) -> Parsed:
+    """The rows of a JSON scoring request, in schema order, and their types if sent."""
     try:
         request = ScoringRequest.model_validate_json(body)
     except ValidationError as exc:
@@ -190,7 +225,7 @@ def json_rows(body: bytes) -> np.ndarray:
     return _from_records(value, where) if isinstance(value, list) else _from_columns(value, where)
 
 
-def csv_rows(body: bytes) -> np.ndarray:
+def csv_rows(body: bytes) -> Parsed:
     """The rows of a CSV scoring request: a header row of column names, then one line per wine."""
     try:
         lines = list(csv.reader(io.StringIO(body.decode("utf-8"))))
@@ -198,41 +233,22 @@ def csv_rows(body: bytes) -> np.ndarray:
         raise ProtocolError(f"the body is not UTF-8 CSV: {exc}") from None
     if not lines:
         raise ProtocolError("the CSV is empty: send a header row of the 11 feature names, then one row per wine")
-    header, cells = lines[0], [line for line in lines[1:] if line]
-    _check_columns(header, "CSV header")
-    for i, line in enumerate(cells):
-        if len(line) != len(header):
-            raise ProtocolError(f"CSV row {i + 1}: {len(line)} values for {len(header)} columns")
-    try:
-        data = np.array(cells, dtype=np.float64).reshape(len(cells), len(header))
-    except ValueError:
-        raise ProtocolError(_first_non_number(header, cells)) from None
-    return data[:, [header.index(name) for name in FEATURE_NAMES]]
+    return _table(lines[0], [line for line in lines[1:] if line], "CSV", text=True)
 
 
-def _first_non_number(header: list[str], cells: list[list[str]]) -> str:
-    for i, line in enumerate(cells):
-        for column, cell in zip(header, line, strict=True):
-            try:
-                np.array(cell, dtype=np.float64)  # the same parser as for the whole array
-            except ValueError:
-                return f"CSV row {i + 1}, column {column!r}: {cell!r} is not a number"
-    return "the CSV values are not all numbers"
-
-
-def scoring_rows(body: bytes, content_type: str | None, max_rows: int) -> np.ndarray:
+def scoring_rows(body: bytes, content_type: str | None, max_rows: int) -> Wines:
     """The rows of a scoring request by its content type, checked like every sample this service grades."""
     mime, *options = [part.strip() for part in (content_type or "").split(";")]
     settings = dict(option.partition("=")[::2] for option in options)
     if set(settings) - {"charset"} or settings.get("charset", "utf-8").lower() != "utf-8":
         raise ProtocolError(f"Content-Type {content_type!r}: only a utf-8 charset is accepted", 415)
     if mime == "application/json":
-        wines = json_rows(body)
+        values, types = json_rows(body)
     elif mime == "text/csv":
-        wines = csv_rows(body)
+        values, types = csv_rows(body)
     else:
         raise ProtocolError(f"Content-Type {content_type!r}: send application/json or text/csv", 415)
-    return checked(wines, max_rows)
+    return checked(values, max_rows, types)
 
 
 ModelQuery = Annotated[

@@ -8,9 +8,10 @@ from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictFloat, Stri
 
 # A parameter's value is a string, a number or a boolean; never coerced from one to another.
 Parameters = dict[str, StrictStr | StrictInt | StrictFloat | StrictBool]
-# Numbers in row-major order, flat or nested as the shape (ints accepted, booleans and strings refused).
+# Numbers in row-major order, flat or nested as the shape (ints accepted, booleans refused); strings for BYTES (the
+# wines' types).
 TensorData = Annotated[
-    list[StrictFloat] | list[list[StrictFloat]],
+    list[StrictFloat] | list[list[StrictFloat]] | list[StrictStr] | list[list[StrictStr]],
     Field(union_mode="left_to_right", description="the values in row-major order, flat or nested by the shape"),
 ]
 

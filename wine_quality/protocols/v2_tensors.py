@@ -20,9 +20,10 @@ from pydantic import ValidationError
 from wine_quality.dataplane import Graded
 from wine_quality.protocols.base import ProtocolError, checked
 from wine_quality.protocols.v2_messages import InferenceRequest, Parameters, RequestInput
-from wine_quality.schema import FEATURE_NAMES, column_problems, first_error
+from wine_quality.schema import FEATURE_NAMES, Wines, column_problems, first_error
 
 TENSOR = "wines"
+TYPE_INPUT = "type"  # an optional BYTES input [N] or [N, 1]: each wine's type, "red" or "white" (red without it)
 DATATYPES: dict[str, np.dtype[Any]] = {"FP64": np.dtype("<f8"), "FP32": np.dtype("<f4")}
 HEADER_LENGTH = "Inference-Header-Content-Length"  # the binary extension: size of the JSON part of a body
 BINARY_EXTENSION = "binary_tensor_data"
@@ -103,10 +104,33 @@ def _values(item: RequestInput, where: str, binary: memoryview, offset: int) -> 
     return flat.astype(np.float64), offset
 
 
-def rows(request: InferenceRequest, binary: memoryview, max_rows: int) -> np.ndarray:
-    """The wines [N, 11] in schema order, checked against the features' physical bounds."""
+def _types(item: RequestInput, where: str, binary: memoryview, offset: int) -> tuple[list[str], int]:
+    """The `type` input's values (BYTES: JSON strings, or each value's 4-byte length and bytes as binary data)."""
+    if item.datatype != "BYTES" or len(item.shape) not in (1, 2) or item.shape[1:] not in ([], [1]):
+        raise ProtocolError(f"{where}: send each wine's type as BYTES of shape [N] or [N, 1]")
+    count = item.shape[0]
+    size = (item.parameters or {}).get("binary_data_size")
+    if isinstance(size, int):
+        if item.data is not None:
+            raise ProtocolError(f"{where}: send `data` or `binary_data_size`, not both")
+        end, values = offset + size, list[str]()
+        while offset + 4 <= end and len(values) < count:
+            length = int.from_bytes(binary[offset : offset + 4], "little")
+            values.append(bytes(binary[offset + 4 : offset + 4 + length]).decode("utf-8", "replace"))
+            offset += 4 + length
+        if offset != end or end > len(binary) or len(values) != count:
+            raise ProtocolError(f"{where}: its {size} bytes of binary data are not {count} BYTES values")
+        return values, offset
+    flat = list(np.asarray(item.data, dtype=object).ravel()) if item.data is not None else []
+    if len(flat) != count or not all(isinstance(v, str) for v in flat):
+        raise ProtocolError(f"{where}: `data` must be {count} strings, each red or white")
+    return [str(v) for v in flat], offset
+
+
+def rows(request: InferenceRequest, binary: memoryview, max_rows: int) -> Wines:
+    """The wines [N, 11] in schema order, checked against the features' physical bounds, and their types."""
     check_parameters(request.parameters, "parameters", "request")
-    names = [item.name for item in request.inputs]
+    names = [item.name for item in request.inputs if item.name != TYPE_INPUT]
     form = (request.parameters or {}).get("content_type", "np" if TENSOR in names else "pd")
     if form == "np" and names != [TENSOR]:
         raise ProtocolError(f"send one input named {TENSOR!r} of shape [N, 11] (content type np), got {names}")
@@ -118,10 +142,16 @@ def rows(request: InferenceRequest, binary: memoryview, max_rows: int) -> np.nda
                 f"({'; '.join(problems)}); or send one input {TENSOR!r} [N, 11]"
             )
     columns: dict[str, np.ndarray] = {}
+    types: list[str] | None = None
     offset = 0
     for i, item in enumerate(request.inputs):
         where = f"inputs[{i}] {item.name!r}"
         check_parameters(item.parameters, where, "input")
+        if item.name == TYPE_INPUT:
+            if types is not None:
+                raise ProtocolError(f"{where}: one {TYPE_INPUT!r} input at most")
+            types, offset = _types(item, where, binary, offset)
+            continue
         if form == "np" and (len(item.shape) != 2 or item.shape[1] != len(FEATURE_NAMES)):
             raise ProtocolError(f"{where}: shape must be [N, {len(FEATURE_NAMES)}], not {item.shape}")
         if form == "pd" and (not item.shape or item.shape[1:] not in ([], [1])):
@@ -138,7 +168,9 @@ def rows(request: InferenceRequest, binary: memoryview, max_rows: int) -> np.nda
         if len(set(lengths.values())) > 1:
             raise ProtocolError(f"every feature input needs the same number of rows, got {lengths}")
         wines = np.column_stack([columns[name] for name in FEATURE_NAMES])
-    return checked(wines, max_rows)
+    if types is not None and len(types) != len(wines):
+        raise ProtocolError(f"{TYPE_INPUT!r}: {len(types)} types for {len(wines)} wines")
+    return checked(wines, max_rows, types)
 
 
 def _binary(values: np.ndarray, datatype: str) -> bytes:
@@ -174,12 +206,12 @@ def requested_outputs(request: InferenceRequest) -> list[tuple[str, bool]]:
 
 def encode(outputs: list[tuple[str, bool]], graded: Graded, request_id: str | None, model: tuple[str, str]) -> Encoded:
     """The response: the outputs' JSON data, or a JSON header followed by their binary data."""
-    served, wines = graded.served, graded.rows
+    served, wines = graded.served, graded.wines
     arrays = {
         "quality": graded.quality,
         "quality_low": graded.low,
         "quality_high": graded.high,
-        "outside_training_range": (wines < served.low) | (wines > served.high),
+        "outside_training_range": served.outside(wines.rows, wines.white),
         "id": np.array(graded.ids, dtype=object),
     }
     described, chunks = [], []

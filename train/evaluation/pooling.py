@@ -1,0 +1,100 @@
+"""Pooled or one model per type: each pooled candidate against the per-type models on the same outer folds."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import numpy as np
+
+from train.evaluation.classification import ClassifierResult
+from train.evaluation.results import Json, ModelResult
+from wine_quality.card import Layout
+
+
+@dataclass(frozen=True)
+class Paired:
+    """A figure of the pooled model minus the per-type model's, fold by fold on the same wines: its mean, its
+    standard error (std / √folds; the repeats share wines, so the true uncertainty is somewhat larger), and in how
+    many folds it was below zero."""
+
+    mean: float
+    se: float
+    below: int
+    folds: int
+
+    @classmethod
+    def of(cls, pooled: list[float], per_type: list[float]) -> Paired:
+        diff = np.asarray(pooled) - np.asarray(per_type)
+        se = float(np.std(diff, ddof=1) / np.sqrt(len(diff))) if len(diff) > 1 else 0.0
+        return cls(float(np.mean(diff)), se, int(np.sum(diff < 0)), len(diff))
+
+    @property
+    def not_worse(self) -> bool:
+        """Lower is better: within one standard error above zero, or below."""
+        return self.mean <= self.se
+
+    @property
+    def lower(self) -> bool:
+        """Lower by more than one standard error."""
+        return self.mean < -self.se
+
+
+@dataclass(frozen=True)
+class Pooling:
+    """A regressor pooled against its per-type models: MAD and ±0.5 per type, paired, and the layout chosen."""
+
+    model: str
+    per_type: dict[str, ModelResult]
+    pooled: dict[str, ModelResult]
+
+    def mae(self, wine_type: str) -> Paired:
+        return Paired.of(*(self._folds(wine_type, "mae")))
+
+    def within_0_5(self, wine_type: str) -> Paired:
+        return Paired.of(*(self._folds(wine_type, "within_0_5")))
+
+    def _folds(self, wine_type: str, metric: str) -> tuple[list[float], list[float]]:
+        return [f[metric] for f in self.pooled[wine_type].per_fold], [
+            f[metric] for f in self.per_type[wine_type].per_fold
+        ]
+
+    @property
+    def choice(self) -> Layout:
+        """Pooled when its MAD is not worse than the per-type model's on any type (within one standard error)."""
+        return "pooled" if all(self.mae(t).not_worse for t in self.pooled) else "per_type"
+
+    def as_json(self) -> Json:
+        found: Json = {"choice": self.choice}
+        for t in self.pooled:
+            found[t] = {
+                "per_type": {m: self.per_type[t].metrics[m].mean for m in ("mae", "within_0_5")},
+                "pooled": {m: self.pooled[t].metrics[m].mean for m in ("mae", "within_0_5")},
+                "pooled_minus_per_type": {"mae": asdict(self.mae(t)), "within_0_5": asdict(self.within_0_5(t))},
+            }
+        return found
+
+
+@dataclass(frozen=True)
+class ClassifierPooling:
+    """The grade classifier pooled against one per type: multi-class Brier score per type, paired."""
+
+    per_type: dict[str, ClassifierResult]
+    pooled: dict[str, ClassifierResult]
+
+    def brier(self, wine_type: str) -> Paired:
+        pooled, own = (r[wine_type].per_fold["classifier"] for r in (self.pooled, self.per_type))
+        return Paired.of([f["brier"] for f in pooled], [f["brier"] for f in own])
+
+    @property
+    def choice(self) -> Layout:
+        return "pooled" if all(self.brier(t).not_worse for t in self.pooled) else "per_type"
+
+    def as_json(self) -> Json:
+        found: Json = {"choice": self.choice}
+        for t in self.pooled:
+            found[t] = {
+                "per_type": self.per_type[t].scores["classifier"]["brier"].mean,
+                "pooled": self.pooled[t].scores["classifier"]["brier"].mean,
+                "pooled_minus_per_type": asdict(self.brier(t)),
+            }
+        return found
