@@ -32,12 +32,13 @@ from wine_quality.protocols.v2_tensors import (
     HEADER_LENGTH,
     OUTPUTS,
     TENSOR,
+    TYPE_INPUT,
     encode,
     parse,
     requested_outputs,
     rows,
 )
-from wine_quality.schema import FEATURE_NAMES
+from wine_quality.schema import FEATURE_NAMES, TYPES
 
 router = APIRouter(
     prefix="/v2",
@@ -166,13 +167,19 @@ def _metadata(data_plane: DataPlane, name: str, version: str | None) -> ModelMet
         shape=[-1, len(FEATURE_NAMES)],
         parameters={"content_type": "np", "columns": features, "datatypes": " or ".join(DATATYPES)},
     )
+    types = MetadataTensor(
+        name=TYPE_INPUT,
+        datatype="BYTES",
+        shape=[-1],
+        parameters={"optional": True, "values": " or ".join(TYPES), "default": "red", "shapes": "[N] or [N, 1]"},
+    )
     outputs = [MetadataTensor(name=n, datatype=d, shape=[-1, width]) for n, (d, width, _) in OUTPUTS.items()]
     return ModelMetadata(
         name=name,
         versions=[_version(data_plane, kind)],
         # Triton's name for an ONNX model; otherwise the library that runs the model's native form
         platform="onnxruntime_onnx" if served.runtime == "onnx" else KINDS[kind].native_packages[0],
-        inputs=[wines],
+        inputs=[wines, types],
         outputs=outputs,
         parameters={
             "tag": served.tag,
@@ -186,7 +193,8 @@ def _metadata(data_plane: DataPlane, name: str, version: str | None) -> ModelMet
 
 @router.get("/models/{name}", response_model=ModelMetadata, response_model_exclude_none=True, responses=UNKNOWN)
 async def model_metadata(name: str, request: Request) -> ModelMetadata:
-    """Model metadata: versions, platform, the `wines` input [-1, 11] with its column order, and the outputs."""
+    """Model metadata: versions, platform, the `wines` input [-1, 11] with its column order, the optional `type`
+    input [-1] (BYTES, red or white), and the outputs."""
     return _metadata(plane(request), name, None)
 
 
