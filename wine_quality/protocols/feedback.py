@@ -16,7 +16,7 @@ from fastapi import APIRouter, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute
-from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag
+from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, field_validator
 
 from wine_quality.capture.errors import (
     CaptureUnavailable,
@@ -39,6 +39,13 @@ class TasterGrade(BaseModel):
 
     id: str = Field(min_length=1, max_length=64, description="the wine's id, from the answer that graded it")
     quality: int = Field(ge=TARGET_LOW, le=TARGET_HIGH, description="the true grade, an integer from 0 to 10")
+
+    @field_validator("quality", mode="before")
+    @classmethod
+    def _whole(cls, value: Any) -> Any:
+        # JSON Schema's integer is a number with no fraction, 8.0 included: the document says integer, so 8.0 is 8
+        # (7.5, text and booleans are still refused by the strict check that follows)
+        return int(value) if isinstance(value, float) and value.is_integer() else value
 
 
 Grades = Annotated[list[TasterGrade], Field(min_length=1, max_length=MAX_ROWS)]
