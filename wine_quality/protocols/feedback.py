@@ -17,6 +17,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute
 from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, field_validator
+from starlette.exceptions import HTTPException
 
 from wine_quality.capture.errors import (
     CaptureUnavailable,
@@ -103,6 +104,8 @@ class FeedbackRoute(APIRoute):
             except RequestValidationError as exc:
                 detail = [{"loc": list(e["loc"]), "msg": e["msg"], "type": e["type"]} for e in exc.errors()]
                 return _problem(400, first_error(exc), detail=detail)
+            except HTTPException as exc:  # a body FastAPI cannot read (not UTF-8): Starlette's error, in our shape
+                return _problem(exc.status_code, f"the body cannot be read as JSON: {exc.detail}")
             except InvalidFeedback as exc:
                 return _problem(400, str(exc))
             except UnknownPredictions as exc:
