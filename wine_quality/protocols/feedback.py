@@ -49,7 +49,11 @@ class TasterGrade(BaseModel):
         return int(value) if isinstance(value, float) and value.is_integer() else value
 
 
-Grades = Annotated[list[TasterGrade], Field(min_length=1, max_length=MAX_ROWS)]
+# A rule across items that JSON Schema cannot state, so the description does (as the wines' SO2 rule)
+ONE_GRADE_EACH = "An id may come twice only with the same grade: one wine given two grades is refused (400)."
+Grades = Annotated[
+    list[TasterGrade], Field(min_length=1, max_length=MAX_ROWS, description=f"Tasters' grades. {ONE_GRADE_EACH}")
+]
 # One grade or a list: the body's JSON type says which, so a bad item is named once, in its own form's terms.
 Body = Annotated[
     Annotated[TasterGrade, Tag("one")] | Annotated[Grades, Tag("list")],
