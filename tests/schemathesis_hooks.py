@@ -1,20 +1,27 @@
-"""Schemathesis hooks: generated wines respect the rules JSON Schema cannot state.
+"""Schemathesis hooks: generated wines respect the rules JSON Schema cannot state, and feedback reaches real wines.
 
 - free SO2 <= total SO2 (a rule across fields), in every form a wine is sent;
 - each feature's bounds, where columns are named in the request rather than placed (MLflow's `dataframe_split`,
   and `instances`/`inputs` given as columns): their order is the client's, so the schema cannot tie a bound to a
-  position.
+  position;
+- POST /feedback: one id twice in a list only with the same grade (a rule across items).
 The OpenAPI document states these in words; without this filter, schemathesis counts the 400 the service rightly
-answers for such a wine as "schema-valid data rejected". Load with SCHEMATHESIS_HOOKS=tests.schemathesis_hooks.
+answers for such a request as "schema-valid data rejected". Load with SCHEMATHESIS_HOOKS=tests.schemathesis_hooks.
+
+A generated id is of no graded wine, so POST /feedback would only ever answer 404 (declared, and right for such an
+id): `before_call` gives half the cases ids of wines the server has just graded, so that its 200 answer is reached
+and checked too.
 """
 
 from __future__ import annotations
 
+import zlib
 from typing import Any
 
+import httpx
 import schemathesis
 
-from wine_quality.schema import FEATURES, FREE_INDEX, FREE_SO2, TOTAL_INDEX, TOTAL_SO2
+from wine_quality.schema import EXAMPLE, FEATURES, FREE_INDEX, FREE_SO2, TOTAL_INDEX, TOTAL_SO2
 
 BOUNDS = {f.name: (f.low, f.high) for f in FEATURES}
 
@@ -46,8 +53,22 @@ def _free_above_total(wine: dict[str, Any]) -> bool:
     return isinstance(free, int | float) and isinstance(total, int | float) and free > total
 
 
+def _two_grades_for_one_id(body: list[Any]) -> bool:
+    """Whether a feedback list gives one id two different grades."""
+    grades: dict[str, Any] = {}
+    for item in body:
+        wine, grade = (item.get("id"), item.get("quality")) if isinstance(item, dict) else (None, None)
+        is_grade = isinstance(grade, int | float) and not isinstance(grade, bool)
+        if isinstance(wine, str) and is_grade and grades.setdefault(wine, grade) != grade:
+            return True
+    return False
+
+
 def _breaks_a_rule(body: Any) -> bool:
-    """Whether the body holds a wine that breaks the SO2 rule, or a named column's value outside its bounds."""
+    """Whether the body holds a wine that breaks the SO2 rule, a named column's value outside its bounds, or one
+    id with two grades."""
+    if isinstance(body, list):
+        return _two_grades_for_one_id(body)
     if not isinstance(body, dict):
         return False
     named = _named_columns(body)
@@ -69,3 +90,26 @@ def _breaks_a_rule(body: Any) -> bool:
 def filter_case(context: Any, case: Any) -> bool:
     """Keep only test cases whose body breaks none of those rules (in every phase)."""
     return not _breaks_a_rule(case.body)
+
+
+def _graded(base_url: str, n: int) -> list[str]:
+    """The ids of n wines the server grades now."""
+    answer = httpx.post(f"{base_url}/predict_batch", json={"model": "sklearn", "samples": [EXAMPLE] * n}, timeout=30)
+    answer.raise_for_status()
+    return [p["id"] for p in answer.json()["predictions"]]
+
+
+@schemathesis.hook
+def before_call(context: Any, case: Any, kwargs: Any) -> None:
+    """POST /feedback: in half the cases (chosen by the first id, so a seed repeats them), each well-formed id becomes
+    the id of a wine graded just now (the same generated id, the same wine): the item's validity is unchanged."""
+    if (case.method.upper(), case.operation.path) != ("POST", "/feedback"):
+        return
+    items = [i for i in (case.body if isinstance(case.body, list) else [case.body]) if isinstance(i, dict)]
+    ids = sorted({i["id"] for i in items if isinstance(i.get("id"), str) and 1 <= len(i["id"]) <= 64})
+    if not ids or zlib.crc32(ids[0].encode("utf-8", "surrogatepass")) % 2:
+        return
+    real = dict(zip(ids, _graded(case.operation.schema.get_base_url(), len(ids)), strict=True))
+    for item in items:
+        if isinstance(item.get("id"), str) and item["id"] in real:
+            item["id"] = real[item["id"]]
