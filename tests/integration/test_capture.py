@@ -239,7 +239,9 @@ def test_every_route_keeps_every_column_and_live_mae_is_the_tests_own(served: Se
         assert _grades(served, list(truth)) == truth
         served.labelled += [{**expected[wine], "truth": truth[wine]} for wine in truth]
         assert_live_figures_are(served, client)
-    mae = {tag.split(":")[0]: round(f["mae"], 3) for tag, f in live_figures(served.labelled).items() if "mae" in f}
+    mae = {
+        tag.split(":")[0]: round(float(f["mae"]), 3) for tag, f in live_figures(served.labelled).items() if "mae" in f
+    }
     print(
         f"\n{served.engine.dialect.name}: {len(expected)} wines by {len(ROUTES)} routes and forms, all stored; {mae=}"
     )

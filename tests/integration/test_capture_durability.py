@@ -129,8 +129,9 @@ def test_a_sigkill_of_the_entry_loses_at_most_one_flush_interval(trained: dict[s
     lost = [wine for wine in answered if wine not in found]
     ages = [killed - t for wine in lost if (t := id_time(wine)) is not None]
     assert len(ages) == len(lost)
-    assert all(age <= FLUSH_INTERVAL_S + 1.0 for age in ages), sorted(ages)[-5:]  # loose: a flush under way, a busy CPU
-    assert not set(lost) - set(load.ids(before=killed)), "a wine answered after the kill was lost"
+    # each id holds the millisecond its wine was graded: every lost wine was graded by the killed entry, before the
+    # kill, and within about one flush interval of it (loose: a flush under way, a busy CPU); the new entry lost none
+    assert all(-0.1 <= age <= FLUSH_INTERVAL_S + 1.0 for age in ages), sorted(ages)[:3] + sorted(ages)[-3:]
     rate = len(load.ids(before=killed)) / (killed - load.answered[0][0])
     print(
         f"\nSIGKILL of the entry: {len(answered)} wines answered, {len(lost)} lost "
