@@ -17,7 +17,7 @@ STAMP  := $(VENV)/.installed-$(shell cksum < pyproject.toml | cut -d' ' -f1)
 
 .DEFAULT_GOAL := help
 .PHONY: help install models train serve test test-unit test-e2e lint load-test bench bench-peers evaluate bento image \
-	image-save k8s k8s-measure replicas replicas-down fuzz soak stall docs clean
+	image-save k8s k8s-measure replicas replicas-down fuzz soak stall docs migrate clean
 
 help: ## List the targets
 	@grep -hE '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
@@ -38,6 +38,9 @@ train: install ## Retrain every model kind (regressors and classifier) and pin t
 
 serve: models ## Install, train if needed, and serve on http://$(HOST):$(PORT)
 	$(BIN)/bentoml serve service:WineQuality --host $(HOST) --port $(PORT)
+
+migrate: install ## Upgrade the capture database (WINE_CAPTURE_URL, else var/capture.db); serving also does it
+	$(BIN)/python -m wine_quality.capture migrate
 
 test: install ## Install and run the whole test suite
 	$(BIN)/python -m pytest

@@ -6,8 +6,10 @@ from dataclasses import dataclass
 from typing import Any
 
 OURS, NO_BATCHING, NO_COALESCING, SEED = "ours", "ours-no-batching", "ours-no-coalescing", "seed"
-NO_DRIFT = "ours-no-drift"
+NO_DRIFT, NO_CAPTURE = "ours-no-drift", "ours-no-capture"
 DRIFT_COST_CEILING = 0.05  # drift tracking may cost at most 5 % of the single-row throughput
+CAPTURE_THROUGHPUT_FLOOR = 0.90  # with capture on, at least 90 % of the single-row req/s with it off
+CAPTURE_P99_CEILING = 1.20  # and a p99 at most 20 % higher
 MLSERVER_PREFIX = "mlserver"
 MANY, ONE = 32, 1  # the clients the targets name
 SINGLE_ROUTES = ("/predict", "/predict_net")
@@ -126,6 +128,20 @@ def _drift_goals(runs: Runs) -> list[Goal]:
     ]
 
 
+def _capture_goals(runs: Runs) -> list[Goal]:
+    """Ours against the same service with WINE_CAPTURE=false: single rows at 32 clients, req/s and p99."""
+    out = []
+    for route in SINGLE_ROUTES:
+        on, off, at = find(runs, OURS, route, MANY), find(runs, NO_CAPTURE, route, MANY), f"`{route}`, {MANY} clients"
+        rate = f"{at}: capture on >= {CAPTURE_THROUGHPUT_FLOOR:.0%} of its req/s off"
+        p99 = f"{at}: capture on, p99 <= {CAPTURE_P99_CEILING:.1f} x its p99 off"
+        out += [
+            _ratio(rate, on, off, "requests_per_s", CAPTURE_THROUGHPUT_FLOOR),
+            _ratio(p99, on, off, "p99_ms", 1 / CAPTURE_P99_CEILING),
+        ]
+    return out
+
+
 def _protocol_goals(runs: Runs) -> list[Goal]:
     """Our V2 route against our JSON routes on the same model: single rows at 32 clients, 1,000-row batches at best."""
 
@@ -162,6 +178,7 @@ def goals(results: dict[str, Any]) -> list[Goal]:
     out += _latency_goals(runs)
     out += _batch_goals(runs)
     out += _drift_goals(runs)
+    out += _capture_goals(runs)
     out += _protocol_goals(runs)
     ours = results["targets"].get(OURS)
     name = f"all serving processes <= {RSS_CEILING_MB} MB RSS at peak"

@@ -132,6 +132,9 @@ def _ratios(results: dict[str, Any]) -> list[str]:
     lines += _ratio_table(
         results, goals.NO_DRIFT, "What drift tracking costs: ours / ours with `WINE_DRIFT=false`", "Same run."
     )
+    lines += _ratio_table(
+        results, goals.NO_CAPTURE, "What payload capture costs: ours / ours with `WINE_CAPTURE=false`", "Same run."
+    )
     return lines
 
 

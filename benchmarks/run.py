@@ -1,9 +1,9 @@
 """`make bench`: our service, its variants and its peers, each started, warmed up, measured and stopped in turn.
 
 One run on one machine, so that the figures compare: `bentoml serve service:WineQuality` (as served, then without
-adaptive batching, without coalescing, without drift tracking), the seed's Flask app rebuilt from its README, and
-Seldon MLServer serving the same scikit-learn model. Writes BENCHMARKS.md, BENCHMARKS.json and BENCHMARKS.png
-(see report.py).
+adaptive batching, without coalescing, without drift tracking, without payload capture), the seed's Flask app rebuilt
+from its README, and Seldon MLServer serving the same scikit-learn model. Writes BENCHMARKS.md, BENCHMARKS.json and
+BENCHMARKS.png (see report.py).
 """
 
 from __future__ import annotations
@@ -45,9 +45,9 @@ class Target:
 
 
 def _ours(extra: dict[str, str]) -> Starter:
-    env = {"WINE_ACCESS_LOG": "false", **extra}
-
     def start(work: Path) -> tuple[Server, dict[str, Any]]:
+        # capture's SQLite file in the run's folder, not the checkout's var/: a run grades millions of wines
+        env = {"WINE_ACCESS_LOG": "false", "WINE_CAPTURE_DIR": str(work / "capture"), **extra}
         return start_server("service:WineQuality", env=env, log_dir=work), {"env": env}
 
     return start
@@ -109,6 +109,13 @@ def plan(
             "ours, no drift tracking",
             "the same with `WINE_DRIFT=false`: no window of recent rows, no drift gauges",
             _ours({"WINE_DRIFT": "false"}),
+            single,
+        ),
+        Target(
+            goals.NO_CAPTURE,
+            "ours, no capture",
+            "the same with `WINE_CAPTURE=false`: no wine kept in the capture database (ours keeps each, in SQLite)",
+            _ours({"WINE_CAPTURE": "false"}),
             single,
         ),
         Target(
@@ -208,7 +215,8 @@ def _ints(text: str) -> tuple[int, ...]:
 
 
 def main() -> None:
-    names = [goals.OURS, goals.NO_BATCHING, goals.NO_COALESCING, goals.NO_DRIFT, goals.SEED, goals.MLSERVER_PREFIX]
+    names = [goals.OURS, goals.NO_BATCHING, goals.NO_COALESCING, goals.NO_DRIFT, goals.NO_CAPTURE, goals.SEED]
+    names.append(goals.MLSERVER_PREFIX)
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--seconds", type=int, default=15, help="length of each measured wrk run (default 15)")
     p.add_argument("--warmup", type=int, default=2, help="unrecorded warm-up per load of each target (default 2)")

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
+import psutil
 
 from wine_quality.settings import PROJECT_ROOT
 
@@ -36,6 +37,14 @@ class Server:
     def client(self) -> httpx.Client:
         """An HTTP client for this server."""
         return httpx.Client(base_url=self.url, timeout=30)
+
+    def worker(self, service: str) -> psutil.Process:
+        """The worker process of one of its services (`wine_quality` is the entry, `wine_quality_sklearn` ...)."""
+        for process in psutil.Process(self.process.pid).children(recursive=True):
+            cmd = process.cmdline()
+            if "--service-name" in cmd and cmd[cmd.index("--service-name") + 1] == service:
+                return process
+        raise LookupError(service)
 
     def stop(self) -> None:
         """Stop the server and every worker process it started."""

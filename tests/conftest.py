@@ -24,6 +24,8 @@ _HOME = Path(tempfile.mkdtemp(prefix="wine-tests-"))
 atexit.register(shutil.rmtree, _HOME, ignore_errors=True)
 os.environ["BENTOML_HOME"] = str(_HOME / "bentoml")
 os.environ["WINE_MODEL_PINS"] = str(_HOME / "model-pins.json")
+# Nor into the checkout's capture database (var/capture.db): every server a test starts captures into the session's.
+os.environ["WINE_CAPTURE_DIR"] = str(_HOME / "capture")
 os.environ.setdefault("BENTOML_DO_NOT_TRACK", "true")
 
 

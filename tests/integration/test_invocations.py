@@ -44,12 +44,21 @@ def test_mlflow_scoring_client_gets_the_grades_of_predict_batch(
     assert answer["predictions"] == batch_grades(client, "sklearn", frame)
 
 
+def graded(answer: httpx.Response) -> list[float]:
+    """The grades of a scoring answer, which also gives each wine its own id (`ids`, for POST /feedback)."""
+    assert answer.status_code == 200, answer.text
+    body = answer.json()
+    assert set(body) == {"predictions", "ids"} and len(set(body["ids"])) == len(body["predictions"])
+    grades: list[float] = body["predictions"]
+    return grades
+
+
 @pytest.mark.parametrize("kind", ["sklearn", "torch"])
 def test_every_json_format_and_csv_answers_the_same_grades(
     client: httpx.Client, frame: pd.DataFrame, kind: str
 ) -> None:
     """dataframe_split, dataframe_records, instances, inputs and text/csv, as MLflow's docs send them: same grades."""
-    expected = {"predictions": batch_grades(client, kind, frame)}
+    expected = batch_grades(client, kind, frame)
     params = {"model": kind}
     bodies = [
         {"dataframe_split": frame.to_dict(orient="split")},
@@ -60,26 +69,24 @@ def test_every_json_format_and_csv_answers_the_same_grades(
     ]
     for body in bodies:
         answer = client.post("/invocations", params=params, json=body)
-        assert answer.status_code == 200, answer.text
-        assert answer.json() == expected, list(body)
+        assert graded(answer) == expected, list(body)
     served_input = convert_input_example_to_serving_input(frame)  # MLflow's own serving payload for an example
     assert served_input is not None
     answer = client.post(
         "/invocations", params=params, content=served_input, headers={"Content-Type": "application/json"}
     )
-    assert answer.json() == expected
+    assert graded(answer) == expected
     csv = frame.to_csv(index=False)
     answer = client.post("/invocations", params=params, content=csv, headers={"Content-Type": "text/csv"})
-    assert answer.status_code == 200, answer.text
-    assert answer.json() == expected
+    assert graded(answer) == expected
 
 
 def test_without_a_query_parameter_the_setting_chooses_the_model(client: httpx.Client, frame: pd.DataFrame) -> None:
     """The default WINE_INVOCATIONS_MODEL is sklearn; ?model=torch picks the network, whose grades differ."""
     body = {"dataframe_split": frame.to_dict(orient="split")}
-    default = client.post("/invocations", json=body).json()
-    assert default == {"predictions": batch_grades(client, "sklearn", frame)}
-    assert client.post("/invocations?model=torch", json=body).json() != default
+    default = graded(client.post("/invocations", json=body))
+    assert default == batch_grades(client, "sklearn", frame)
+    assert graded(client.post("/invocations?model=torch", json=body)) != default
 
 
 def split(columns: list[str], row: list[Any]) -> dict[str, Any]:

@@ -131,3 +131,20 @@ def test_drift_tracking_is_judged_against_the_same_service_without_it() -> None:
     met = {g.name: g.met for g in goals.goals(results)}
     assert met["`/predict`, 32 clients: drift tracking on >= 95% of its req/s off"] is True
     assert met["`/predict_net`, 32 clients: drift tracking on >= 95% of its req/s off"] is False
+
+
+def test_capture_is_judged_against_the_same_service_without_it() -> None:
+    """Capture on at 91 % of off's req/s with p99 1.19 x meets both goals; 89 % or p99 1.21 x does not; unmeasured,
+    neither is judged."""
+    results = _results()
+    name = "`/predict`, 32 clients: capture on >= 90% of its req/s off"
+    p99 = "`/predict`, 32 clients: capture on, p99 <= 1.2 x its p99 off"
+    assert _verdicts()[name] is None and _verdicts()[p99] is None
+    results["runs"] += [
+        _run(goals.NO_CAPTURE, "/predict", 32, 2000 / 0.91, 10, 40 / 1.19),
+        _run(goals.NO_CAPTURE, "/predict_net", 32, 1500 / 0.89, 12, 120 / 1.21),
+    ]
+    met = {g.name: g.met for g in goals.goals(results)}
+    assert met[name] is True and met[p99] is True
+    assert met[name.replace("/predict`", "/predict_net`")] is False
+    assert met[p99.replace("/predict`", "/predict_net`")] is False

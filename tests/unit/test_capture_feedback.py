@@ -6,6 +6,7 @@ import time
 
 import numpy as np
 import pytest
+from pydantic import ValidationError
 from sqlalchemy import func, select
 
 from tests.capture_data import any_database, regression_batch, settings  # noqa: F401  (fixture: database_url)
@@ -14,6 +15,7 @@ from wine_quality.capture.errors import ConflictingFeedback, InvalidFeedback, Un
 from wine_quality.capture.ids import new_ids
 from wine_quality.capture.store import Capture
 from wine_quality.capture.tables import feedback
+from wine_quality.protocols.feedback import TasterGrade
 
 
 def _grades(capture: Capture) -> dict[str, int]:
@@ -123,3 +125,14 @@ def test_many_grades_in_one_call(database_url: str) -> None:
         assert [s.id for s in stored] == list(batch.ids)
         with capture.engine.connect() as connection:
             assert connection.execute(select(func.count()).select_from(feedback)).scalar_one() == 1200
+
+
+@pytest.mark.parametrize(("sent", "kept"), [(8, 8), (8.0, 8), (0.0, 0), (7.5, None), ("6", None), (True, None)])
+def test_a_grade_is_an_integer_as_json_schema_says_8_0_included(sent: object, kept: int | None) -> None:
+    """POST /feedback's body: 8.0 is the integer 8 (JSON Schema's integer, as its document declares); 7.5, text and
+    booleans are refused."""
+    if kept is None:
+        with pytest.raises(ValidationError, match="valid integer"):
+            TasterGrade.model_validate({"id": "a", "quality": sent})
+    else:
+        assert TasterGrade.model_validate({"id": "a", "quality": sent}).quality == kept

@@ -9,8 +9,9 @@ import pytest
 from wine_quality.settings import CaptureSettings, SettingsError, env_names, read_settings, sqlalchemy_url
 
 
-def test_defaults_keep_a_sqlite_file_under_the_project() -> None:
+def test_defaults_keep_a_sqlite_file_under_the_project(monkeypatch: pytest.MonkeyPatch) -> None:
     """Capture is on, writes every second, keeps 100,000 rows at most in memory and a year of wines."""
+    monkeypatch.delenv("WINE_CAPTURE_DIR", raising=False)  # tests/conftest.py points it at the session's folder
     s = CaptureSettings()
     assert (s.enabled, s.url, s.flush_interval_s, s.buffer_rows, s.live_window) == (True, None, 1.0, 100_000, 500)
     assert s.retention_days == 365 and s.directory.name == "var"

@@ -11,10 +11,11 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, HTTPException, Request, Response
+from fastapi import APIRouter, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, field_validator
+from starlette.exceptions import HTTPException
 
 from wine_quality.capture.errors import (
     CaptureUnavailable,
@@ -45,7 +46,11 @@ class TasterGrade(BaseModel):
         return int(value) if isinstance(value, float) and value.is_integer() else value
 
 
-Grades = Annotated[list[TasterGrade], Field(min_length=1, max_length=MAX_ROWS)]
+# A rule across items that JSON Schema cannot state, so the description does (as the wines' SO2 rule)
+ONE_GRADE_EACH = "An id may come twice only with the same grade: one wine given two grades is refused (400)."
+Grades = Annotated[
+    list[TasterGrade], Field(min_length=1, max_length=MAX_ROWS, description=f"Tasters' grades. {ONE_GRADE_EACH}")
+]
 # One grade or a list: the body's JSON type says which, so a bad item is named once, in its own form's terms.
 Body = Annotated[
     Annotated[TasterGrade, Tag("one")] | Annotated[Grades, Tag("list")],
@@ -93,8 +98,8 @@ def _refusal(exc: Exception) -> Response | None:
     if isinstance(exc, RequestValidationError):
         detail = [{"loc": list(e["loc"]), "msg": e["msg"], "type": e["type"]} for e in exc.errors()]
         return _problem(400, first_error(exc), detail=detail)
-    if isinstance(exc, HTTPException):  # FastAPI's own refusal of a body that is not JSON
-        return _problem(exc.status_code, f"body: {exc.detail}")
+    if isinstance(exc, HTTPException):  # a body FastAPI cannot read (not UTF-8): Starlette's error, in our shape
+        return _problem(exc.status_code, f"the body cannot be read as JSON: {exc.detail}")
     if isinstance(exc, InvalidFeedback):
         return _problem(400, str(exc))
     if isinstance(exc, UnknownPredictions | ConflictingFeedback):
