@@ -13,7 +13,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
+import psutil
 
+from wine_quality.drain import service_of
 from wine_quality.settings import PROJECT_ROOT
 
 
@@ -46,6 +48,19 @@ class Server:
             except subprocess.TimeoutExpired:
                 os.killpg(self.process.pid, signal.SIGKILL)
                 self.process.wait()
+
+
+def workers(server: Server) -> dict[str, psutil.Process]:
+    """The server's worker processes, by the BentoML service each runs (of several entry workers, one)."""
+    found: dict[str, psutil.Process] = {}
+    for process in psutil.Process(server.process.pid).children(recursive=True):
+        try:
+            name = service_of(process.cmdline())
+        except psutil.Error:  # gone meanwhile (a killed worker)
+            continue
+        if name is not None:
+            found.setdefault(name, process)
+    return found
 
 
 def home_of_its_own(home: str) -> str:

@@ -13,10 +13,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
-import psutil
 import pytest
 
-from harness.devserver import Server, start_server
+from harness.devserver import Server, start_server, workers
 from wine_quality.schema import EXAMPLE, FEATURE_NAMES
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.usefixtures("trained")]
@@ -30,14 +29,6 @@ def own_server(trained: dict[str, dict[str, object]], tmp_path_factory: pytest.T
     srv = start_server(env={"WINE_ACCESS_LOG": "false"}, log_dir=tmp_path_factory.mktemp("reliability"))
     yield srv
     srv.stop()
-
-
-def worker(server: Server, service: str) -> psutil.Process:
-    for process in psutil.Process(server.process.pid).children(recursive=True):
-        cmd = process.cmdline()
-        if "--service-name" in cmd and cmd[cmd.index("--service-name") + 1] == service:
-            return process
-    raise LookupError(service)
 
 
 @dataclass
@@ -111,7 +102,7 @@ def test_a_model_worker_killed_under_load_costs_no_request(own_server: Server, s
     """SIGKILL of a model service's process under concurrent load: zero failed requests; /readyz says 503 while it
     is down and 200 once the supervisor has restarted it. (Recovery takes 3-4 s on a quiet 2-core machine: the bound
     here is loose so that a slow machine does not fail it; the figure is measured by the printout.)"""
-    victim = worker(own_server, service)
+    victim = workers(own_server)[service]
     kill = lambda: os.kill(victim.pid, signal.SIGKILL)  # noqa: E731
     routes = ("/predict", "/predict_net", "/classify")
     record = asyncio.run(load(own_server.url, 60, 8, 1.5, kill, routes, until_ready=True))
@@ -126,7 +117,7 @@ def test_a_model_worker_killed_under_load_costs_no_request(own_server: Server, s
         f"ready again after {up[0]:.1f} s, slowest {slowest:.1f} s"
     )
     assert up[0] < 40 and slowest < 40
-    assert worker(own_server, service).pid != victim.pid  # the supervisor started a new one
+    assert workers(own_server)[service].pid != victim.pid  # the supervisor started a new one
 
 
 def test_sigterm_answers_what_was_accepted_refuses_the_rest_and_exits_0(tmp_path: Path) -> None:

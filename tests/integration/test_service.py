@@ -12,7 +12,7 @@ import httpx
 import numpy as np
 import pytest
 
-from harness.devserver import Server, start_server
+from harness.devserver import Server, start_server, workers
 from train.data import RED, file_sha256, load_wines
 from wine_quality.schema import EXAMPLE, FEATURE_NAMES
 from wine_quality.served import ServedModel
@@ -243,12 +243,8 @@ def test_many_concurrent_requests_all_succeed(server: Server) -> None:
 
 def _libraries_loaded(server: Server) -> dict[str, set[str]]:
     """Which of torch and scikit-learn each serving process has loaded, from its memory maps."""
-    import psutil
-
     loaded = {}
-    for worker in psutil.Process(server.process.pid).children(recursive=True):
-        cmd = worker.cmdline()
-        name = cmd[cmd.index("--service-name") + 1] if "--service-name" in cmd else "supervisor"
+    for name, worker in workers(server).items():
         paths = [m.path for m in worker.memory_maps()]
         loaded[name] = {
             lib for lib, part in (("torch", "libtorch"), ("sklearn", "/sklearn/")) if any(part in p for p in paths)
