@@ -291,3 +291,16 @@ def test_the_native_runtime_answers_like_the_onnx_one(
         }
     finally:
         native.stop()
+
+
+def test_every_model_service_declares_its_output_media_type(trained: dict[str, dict[str, object]]) -> None:
+    """Each model service's outputs name their media type, so that BentoML builds no JSON schema per response to find
+    it (docs/patches.md: the supported hook that replaced a patch)."""
+    from wine_quality.model_service import MODEL_SERVICES
+
+    declared = {
+        (service.name, api): spec.output_spec.media_type
+        for service in MODEL_SERVICES.values()
+        for api, spec in service.apis.items()
+    }
+    assert len(declared) == 6 and set(declared.values()) == {"application/json"}, declared
