@@ -38,8 +38,14 @@ Output = Annotated[np.ndarray, ContentType("application/json")]
 
 
 def stored_tag(kind: str) -> str:
-    """The pinned version of a kind, which the model store must hold (else a ModelStoreError naming the fix)."""
-    return str(find_stored(kind, pinned_tag(kind, SETTINGS.models)).tag)
+    """The pinned version of a kind, exact. A pin that names its version is taken as it is: every serving process
+    defines all three services, and reading a model's entry parses its YAML (about 0.1 s); the supervisor's
+    `check_models` refuses a version the store lacks, in one line, before any worker starts. A pin without a version
+    (`name`, `name:latest`) is resolved in the store (else a ModelStoreError naming the fix)."""
+    tag = pinned_tag(kind, SETTINGS.models)
+    if tag.partition(":")[2] not in ("", "latest"):
+        return tag
+    return str(find_stored(kind, tag).tag)
 
 
 class ModelService:

@@ -48,6 +48,7 @@ def test_a_pin_to_a_model_missing_from_the_store_is_refused(tmp_path: Path) -> N
     lock = tmp_path / "model-pins.json"
     write_pin(lock, "sklearn", "wine_quality_sklearn:gone")
     write_pin(lock, "torch", "wine_quality_torch:gone")
+    write_pin(lock, "classifier", "wine_quality_classifier:gone")
     code, lines = serve_expecting_refusal({"BENTOML_HOME": str(tmp_path / "empty"), "WINE_MODEL_PINS": str(lock)})
     assert code != 0 and len(lines) == 1, lines
     assert "sklearn model wine_quality_sklearn:gone is not in the model store" in lines[0]
