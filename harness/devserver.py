@@ -63,6 +63,18 @@ def workers(server: Server) -> dict[str, psutil.Process]:
     return found
 
 
+def uptime_s() -> float:
+    """Seconds since the machine booted (Linux): the clock a process's start is kept in, to 10 ms."""
+    return float(Path("/proc/uptime").read_text().split()[0])
+
+
+def started_s(process: psutil.Process) -> float:
+    """When a process started, on uptime_s()'s clock. (psutil's create_time adds the boot time, which Linux gives to
+    the second, so it can be a second off: too coarse to time a restart.)"""
+    after_name = Path(f"/proc/{process.pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return int(after_name[19]) / os.sysconf("SC_CLK_TCK")  # field 22, starttime, in clock ticks since boot
+
+
 def home_of_its_own(home: str) -> str:
     """A BENTOML_HOME that sees `home`'s models and bentos but keeps its own runtime files.
 
