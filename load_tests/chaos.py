@@ -30,8 +30,7 @@ import aiohttp
 import psutil
 
 from harness.devserver import Server, start_server, started_s, uptime_s, workers
-from train.data import RED, WHITE, load_wines
-from wine_quality.schema import FEATURE_NAMES
+from load_tests.pressure import wine_rows
 
 KINDS = ("sklearn", "torch", "classifier")  # killed in this order, each model service `wine_quality_<kind>`
 # (route, the model kind it reaches, share of requests)
@@ -94,11 +93,7 @@ class Chaos:
 
 def bodies() -> dict[tuple[str, str], list[bytes]]:
     """Request bodies of real wines for each entry of MIX."""
-    rows = [
-        dict(zip(FEATURE_NAMES, r, strict=True))
-        for path in (RED, WHITE)
-        for r in load_wines(path)[list(FEATURE_NAMES)].to_numpy(dtype=float).tolist()
-    ]
+    rows = wine_rows()
     rng = random.Random(3)
     singles = [json.dumps(r).encode() for r in rng.sample(rows, 300)]
     batch = {
