@@ -26,7 +26,8 @@ SETTINGS = get_settings()
 # Upstream #5540: a caller recycling its client session mid-flight fails requests; never recycle.
 STEADY_CONNECTION = {"max_requests": 2**62, "max_age": 1e12}
 CONFIG: dict[str, Any] = {
-    "workers": 1,
+    # one process each by default; a second costs the model's memory again and keeps it answering while one restarts
+    "workers": SETTINGS.server.model_workers,
     "runner_connection": STEADY_CONNECTION,
     "traffic": {"timeout": SETTINGS.requests.timeout_s},
     "logging": {"access": {"enabled": False}},
