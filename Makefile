@@ -17,7 +17,7 @@ STAMP  := $(VENV)/.installed-$(shell cksum < pyproject.toml | cut -d' ' -f1)
 
 .DEFAULT_GOAL := help
 .PHONY: help install models train serve test test-unit test-e2e lint load-test bench bench-peers evaluate bento image \
-	image-save k8s k8s-measure replicas replicas-down fuzz soak stall docs migrate clean
+	image-save k8s k8s-measure replicas replicas-down fuzz soak chaos stall docs migrate clean
 
 help: ## List the targets
 	@grep -hE '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
@@ -108,8 +108,11 @@ clean: ## Remove caches and reports (not the venv or the model store)
 fuzz: models ## A longer schemathesis campaign (all checks) against a real server: FUZZ_EXAMPLES per operation
 	$(BIN)/python -m load_tests.fuzz --max-examples $(or $(FUZZ_EXAMPLES),2000)
 
-soak: models ## Ten minutes at ~70 % of measured capacity, mixed load: failures, RSS growth, p99 (not in CI)
+soak: models ## Ten minutes at ~70 % of measured capacity, mixed load: failures, RSS growth, p99; then make chaos
 	$(BIN)/python -m load_tests.soak $(SOAK_ARGS)
+
+chaos: models ## SIGKILL the model services 30 times in turn under mixed load (5 s clients): recovery, failures
+	$(BIN)/python -m load_tests.chaos $(CHAOS_ARGS)
 
 stall: models ## 2,000 connections stall mid-body, then mid-headers (60 s each) beside 8 clients: 408s, p99 (~3 min)
 	$(BIN)/python -m load_tests.stall $(STALL_ARGS)

@@ -35,6 +35,11 @@ from wine_quality.store import ModelStoreError
 from wine_quality.ui import ui_app
 
 SETTINGS = get_settings()
+try:  # every patched target as its patch expects it (docs/patches.md), else refuse to start, naming the package
+    bentoml_fixes.check()
+    http_protocol.check()
+except RuntimeError as exc:
+    raise SystemExit(f"wine-quality: cannot serve: {exc}") from None
 bentoml_fixes.apply()
 http_protocol.apply(SETTINGS.requests.read_timeout_s)  # read timeouts, one write per response
 try:  # the model services name their pinned versions: a missing pin or model stops the server here, in one line

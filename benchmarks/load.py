@@ -18,6 +18,7 @@ import httpx
 import psutil
 
 from train.data import RED, WHITE, load_wines
+from wine_quality.drain import service_of
 from wine_quality.schema import FEATURE_NAMES
 
 BATCH_ROWS = 1000
@@ -138,8 +139,8 @@ def process_tree(root_pid: int) -> list[psutil.Process]:
 def process_name(p: psutil.Process, root_pid: int) -> str:
     """A short, stable name for a serving process: BentoML's service name, the root's program, else a worker."""
     cmd = p.cmdline()
-    if "--service-name" in cmd:
-        return str(cmd[cmd.index("--service-name") + 1])
+    if (service := service_of(cmd)) is not None:
+        return service
     if p.pid != root_pid:
         return "worker"
     if "-m" in cmd:  # python -m benchmarks.seed_app

@@ -116,10 +116,10 @@ def pinned_folders() -> dict[str, Path]:
     """The store folder of each pinned model, by its store name, read from BENTOML_HOME and WINE_MODEL_PINS."""
     from wine_quality.kinds import KINDS
     from wine_quality.pins import pinned_tag
-    from wine_quality.settings import Settings
+    from wine_quality.settings import ModelSettings
     from wine_quality.store import find_stored
 
-    settings = Settings()
+    settings = ModelSettings()
     return {kind.store_name: Path(find_stored(key, pinned_tag(key, settings)).path) for key, kind in KINDS.items()}
 
 

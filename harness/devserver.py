@@ -15,6 +15,7 @@ from pathlib import Path
 import httpx
 import psutil
 
+from wine_quality.drain import service_of
 from wine_quality.settings import PROJECT_ROOT
 
 
@@ -40,11 +41,10 @@ class Server:
 
     def worker(self, service: str) -> psutil.Process:
         """The worker process of one of its services (`wine_quality` is the entry, `wine_quality_sklearn` ...)."""
-        for process in psutil.Process(self.process.pid).children(recursive=True):
-            cmd = process.cmdline()
-            if "--service-name" in cmd and cmd[cmd.index("--service-name") + 1] == service:
-                return process
-        raise LookupError(service)
+        try:
+            return workers(self)[service]
+        except KeyError:
+            raise LookupError(service) from None
 
     def stop(self) -> None:
         """Stop the server and every worker process it started."""
@@ -55,6 +55,31 @@ class Server:
             except subprocess.TimeoutExpired:
                 os.killpg(self.process.pid, signal.SIGKILL)
                 self.process.wait()
+
+
+def workers(server: Server) -> dict[str, psutil.Process]:
+    """The server's worker processes, by the BentoML service each runs (of several entry workers, one)."""
+    found: dict[str, psutil.Process] = {}
+    for process in psutil.Process(server.process.pid).children(recursive=True):
+        try:
+            name = service_of(process.cmdline())
+        except psutil.Error:  # gone meanwhile (a killed worker)
+            continue
+        if name is not None:
+            found.setdefault(name, process)
+    return found
+
+
+def uptime_s() -> float:
+    """Seconds since the machine booted (Linux): the clock a process's start is kept in, to 10 ms."""
+    return float(Path("/proc/uptime").read_text().split()[0])
+
+
+def started_s(process: psutil.Process) -> float:
+    """When a process started, on uptime_s()'s clock. (psutil's create_time adds the boot time, which Linux gives to
+    the second, so it can be a second off: too coarse to time a restart.)"""
+    after_name = Path(f"/proc/{process.pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return int(after_name[19]) / os.sysconf("SC_CLK_TCK")  # field 22, starttime, in clock ticks since boot
 
 
 def home_of_its_own(home: str) -> str:

@@ -24,12 +24,17 @@ from wine_quality.schema import FEATURE_NAMES
 MIX = (("/predict", 0.46), ("/predict_net", 0.46), ("/predict_batch sklearn", 0.04), ("/predict_batch torch", 0.04))
 
 
-def _bodies() -> dict[str, list[bytes]]:
-    rows = [
+def wine_rows() -> list[dict[str, float]]:
+    """Every wine of both data files, as the fields of a JSON body."""
+    return [
         dict(zip(FEATURE_NAMES, r, strict=True))
         for path in (RED, WHITE)
         for r in load_wines(path)[list(FEATURE_NAMES)].to_numpy(dtype=float).tolist()
     ]
+
+
+def _bodies() -> dict[str, list[bytes]]:
+    rows = wine_rows()
     rng = random.Random(7)
     singles = [json.dumps(r).encode() for r in rng.sample(rows, 500)]
     batches = {

@@ -1,11 +1,14 @@
-"""`make soak`: ten minutes at about 70 % of measured capacity, mixed load; failures, memory growth and p99 over time.
+"""`make soak`: ten minutes at about 70 % of measured capacity, mixed load; failures, memory growth and p99 over time;
+then `make chaos` on the same server.
 
-    .venv/bin/python -m load_tests.soak [--minutes 10] [--share 0.7]
+    .venv/bin/python -m load_tests.soak [--minutes 10] [--share 0.7] [--chaos-kills 30]
 
 Capacity is what the service answers with 32 clients sending flat out through the same client (the generator's own
 CPU is part of the machine's budget). The run then sends at `share` of that rate, open loop. It writes soak.json and
 soak.png to results/soak-<UTC stamp>/ and exits non-zero on any failed request or on memory growth of 5 % or more
-after the first minute (the warm-up).
+after the first minute (the warm-up). Then, unless --chaos-kills is 0, the model services are killed in turn under
+load (load_tests/chaos.py): each kill's recovery and every failed request go into the same report, and any failure
+fails the run.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from harness.devserver import start_server
+from load_tests.chaos import Chaos, report, run_chaos
 from load_tests.pressure import Run, percentile, run_load
 from wine_quality.settings import PROJECT_ROOT
 
@@ -63,6 +67,7 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--minutes", type=float, default=10.0)
     p.add_argument("--share", type=float, default=0.7, help="share of measured capacity to send (default 0.7)")
+    p.add_argument("--chaos-kills", type=int, default=30, help="model services killed after the soak (0: none)")
     args = p.parse_args()
     out = PROJECT_ROOT / "results" / f"soak-{datetime.now(UTC):%Y%m%dT%H%M%SZ}"
     out.mkdir(parents=True)
@@ -73,6 +78,10 @@ def main() -> None:
         rate = args.share * capacity
         print(f"capacity {capacity:.0f} requests/s (mixed, 32 clients); soaking at {rate:.0f}/s for {args.minutes} min")
         run = asyncio.run(run_load(server.url, args.minutes * 60, rate, 256, server.process.pid))
+        chaos: Chaos | None = None
+        if args.chaos_kills:
+            print(f"chaos: {args.chaos_kills} kills of the model services under load")
+            chaos = asyncio.run(run_chaos(server, args.chaos_kills, clients=4, client_timeout_s=5.0))
     finally:
         server.stop()
     minutes = per_minute(run)
@@ -90,14 +99,18 @@ def main() -> None:
         "rss_mb_max": max(settled) if settled else None,
         "rss_growth": growth,
         "minutes": minutes,
+        "chaos": chaos.summary() if chaos else None,
     }
     (out / "soak.json").write_text(json.dumps(summary, indent=2))
     chart(out / "soak.png", minutes, run.rss_mb, rate)
-    print(json.dumps({k: v for k, v in summary.items() if k != "minutes"}, indent=2))
+    print(json.dumps({k: v for k, v in summary.items() if k not in ("minutes", "chaos")}, indent=2))
     print("p99 per minute (ms):", [round(m["p99_ms"], 1) for m in minutes])
+    if chaos:
+        print(report(chaos))
     print(f"wrote {out}/soak.json and soak.png")
-    if failed or not growth < 0.05:
-        sys.exit(f"soak failed: {failed} failed requests, memory growth {growth:.1%}")
+    chaos_failed = len(chaos.failures()) if chaos else 0
+    if failed or not growth < 0.05 or chaos_failed:
+        sys.exit(f"soak failed: {failed} failed requests, memory growth {growth:.1%}, {chaos_failed} failed in chaos")
 
 
 if __name__ == "__main__":

@@ -35,8 +35,9 @@ from urllib.parse import urlsplit
 import aiohttp
 import psutil
 
-from harness.devserver import start_server
+from harness.devserver import start_server, workers
 from load_tests.pressure import percentile
+from wine_quality.drain import ENTRY_SERVICE
 from wine_quality.schema import EXAMPLE
 from wine_quality.settings import get_settings
 
@@ -147,15 +148,6 @@ def ended_at_the_timeout(ends: list[tuple[str, float]], timeout: float) -> bool:
     )
 
 
-def entry_worker(server_pid: int) -> psutil.Process:
-    """The entry service's worker process: it holds every client connection."""
-    for process in psutil.Process(server_pid).children(recursive=True):
-        cmd = process.cmdline()
-        if "--service-name" in cmd and cmd[cmd.index("--service-name") + 1] == "wine_quality":
-            return process
-    raise RuntimeError("no entry worker under the server")
-
-
 def cost(entry: psutil.Process, cpu_before: float, seconds: float) -> dict[str, float]:
     """The entry worker's CPU share since `cpu_before` over `seconds`, and its memory now."""
     times = entry.cpu_times()
@@ -195,7 +187,7 @@ def main() -> None:
     timeout = get_settings().requests.read_timeout_s
     server = start_server(env={"WINE_ACCESS_LOG": "false"})
     try:
-        entry = entry_worker(server.process.pid)
+        entry = workers(server)[ENTRY_SERVICE]  # it holds every client connection
         asyncio.run(clients(server.url, 3, args.clients))  # warm up
         cpu = sum(entry.cpu_times()[:2])
         unloaded = latency(asyncio.run(clients(server.url, args.seconds, args.clients)))

@@ -19,6 +19,14 @@ from typing import Any
 ENTRY_SERVICE = "wine_quality"
 
 
+def service_of(cmdline: list[str]) -> str | None:
+    """The BentoML service a serving process runs (`--service-name NAME` on its command line), else None."""
+    try:
+        return cmdline[cmdline.index("--service-name") + 1]
+    except (ValueError, IndexError):
+        return None
+
+
 def entry_workers_alive() -> bool:
     """Whether a worker of the entry service still runs beside this process (same supervisor)."""
     import psutil
@@ -32,7 +40,7 @@ def entry_workers_alive() -> bool:
             cmd = process.cmdline()
         except psutil.Error:
             continue
-        if "--service-name" in cmd and cmd[cmd.index("--service-name") + 1] == ENTRY_SERVICE:
+        if service_of(cmd) == ENTRY_SERVICE:
             return True
     return False
 

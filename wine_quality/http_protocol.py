@@ -24,7 +24,7 @@ Written as the report upstream would get (uvicorn 0.55.0, both its `httptools` a
    sends `http.response.start`, sleeps, then sends its body; a client sees the headers during the sleep.
 
 What this module does, in subclasses of uvicorn's `HttpToolsProtocol` (what `http="auto"` picks where httptools is
-installed, as in development) and `H11Protocol` (the bento's image does not install httptools): a request's headers
+installed, as in development and in the bento's image) and `H11Protocol` (where it is not): a request's headers
 must arrive within `read_timeout_s` of its first byte (of the connection's opening, for its first request), and its
 body may not pause for longer; otherwise it gets 408 and the connection closes (a connection that never sent a byte
 is closed without an answer). While uvicorn itself has stopped reading (back-pressure, pipelining) the clock stops.
@@ -255,7 +255,7 @@ class H11(_ReadTimeouts, H11Protocol):
             self._wait(None)
 
 
-if AutoHTTPProtocol is H11Protocol:  # httptools is not installed (the bento's image)
+if AutoHTTPProtocol is H11Protocol:  # httptools is not installed
     Protocol: type[asyncio.Protocol] = H11
 else:
     from uvicorn.protocols.http import httptools_impl

@@ -8,11 +8,12 @@ monitoring or capture. tests/unit/test_model_services.py checks that these class
 from __future__ import annotations
 
 import gc
-from typing import Any, ClassVar
+from typing import Annotated, Any, ClassVar
 
 import bentoml
 import numpy as np
 from bentoml.models import BentoModel
+from bentoml.validators import ContentType
 
 from wine_quality.drain import entry_workers_alive, hold_sigterm_while
 from wine_quality.pins import pinned_tag
@@ -25,7 +26,8 @@ SETTINGS = get_settings()
 # Upstream #5540: a caller recycling its client session mid-flight fails requests; never recycle.
 STEADY_CONNECTION = {"max_requests": 2**62, "max_age": 1e12}
 CONFIG: dict[str, Any] = {
-    "workers": 1,
+    # one process each by default; a second costs the model's memory again and keeps it answering while one restarts
+    "workers": SETTINGS.server.model_workers,
     "runner_connection": STEADY_CONNECTION,
     # Longer than the request's: the entry answers a request that outlasts its timeout with 504 and cancels its
     # call, so a model call never times out on its own first (the entry's client takes this timeout too).
@@ -33,11 +35,20 @@ CONFIG: dict[str, Any] = {
     "logging": {"access": {"enabled": False}},
 }
 _BATCHING = SETTINGS.batching
+# The output's media type, declared: left to BentoML, it is derived from the output's JSON schema, which pydantic
+# builds again for every response (a fifth of a model service's time per single-row call; docs/patches.md).
+Output = Annotated[np.ndarray, ContentType("application/json")]
 
 
 def stored_tag(kind: str) -> str:
-    """The pinned version of a kind, which the model store must hold (else a ModelStoreError naming the fix)."""
-    return str(find_stored(kind, pinned_tag(kind, SETTINGS.models)).tag)
+    """The pinned version of a kind, exact. A pin that names its version is taken as it is: every serving process
+    defines all three services, and reading a model's entry parses its YAML (about 0.1 s); the supervisor's
+    `check_models` refuses a version the store lacks, in one line, before any worker starts. A pin without a version
+    (`name`, `name:latest`) is resolved in the store (else a ModelStoreError naming the fix)."""
+    tag = pinned_tag(kind, SETTINGS.models)
+    if tag.partition(":")[2] not in ("", "latest"):
+        return tag
+    return str(find_stored(kind, tag).tag)
 
 
 class ModelService:
@@ -58,7 +69,7 @@ class ModelService:
         max_batch_size=_BATCHING.max_batch_size,
         max_latency_ms=_BATCHING.max_latency_ms,
     )
-    async def predict_batched(self, rows: np.ndarray) -> np.ndarray:
+    async def predict_batched(self, rows: np.ndarray) -> Output:
         """The model's output for rows; adaptive batching joins concurrent calls into one array first.
 
         Run on the event loop: a batch of single wines takes tens of microseconds in ONNX Runtime, less than handing
@@ -67,7 +78,7 @@ class ModelService:
         return self.predict_rows(rows)
 
     @bentoml.api
-    def predict_direct(self, rows: np.ndarray) -> np.ndarray:
+    def predict_direct(self, rows: np.ndarray) -> Output:
         """The model's output for a whole batch request, predicted in one call as it came (in a worker thread: big
         batches take milliseconds, and ONNX Runtime releases the GIL, so the service keeps answering meanwhile)."""
         return self.predict_rows(rows)

@@ -24,6 +24,10 @@ ONNX_SLICE_ROWS = 1024
 
 def onnx_session(model: bytes | Path, threads: int) -> Any:
     """An ONNX Runtime session on the CPU with this many intra-op threads and no inter-op pool."""
+    # ONNX Runtime's telemetry looks mobile.events.data.microsoft.com up from a thread of its own, again and again, for
+    # as long as the process lives; only this variable, set before the import, stops it (disable_telemetry_events()
+    # after the import does not). A model service has nothing to tell Microsoft.
+    os.environ.setdefault("ORT_DISABLE_TELEMETRY", "1")
     import onnxruntime as ort
 
     options = ort.SessionOptions()

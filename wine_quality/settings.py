@@ -109,11 +109,14 @@ class RequestSettings(BaseSettings):
 
 
 class ServerSettings(BaseSettings):
-    """The entry service's processes and logs, and the protocols' defaults."""
+    """The services' processes, the entry's logs, and the protocols' defaults."""
 
     model_config = _GROUP
 
     entry_workers: int = Field(1, ge=1, description="processes of the entry service")
+    model_workers: int = Field(
+        1, ge=1, description="processes of each model service: with 2, one answers while the other restarts"
+    )
     access_log: bool = Field(True, description="log every request to the entry service")
     invocations_model: Literal["sklearn", "torch"] = Field(
         "sklearn", description="model kind answering POST /invocations without ?model="

@@ -15,7 +15,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from harness.devserver import Server, start_server
+from harness.devserver import Server, start_server, started_s, uptime_s, workers
 from wine_quality.schema import EXAMPLE, FEATURE_NAMES
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.usefixtures("trained")]
@@ -36,6 +36,7 @@ class Record:
     """What a load run saw: (start, seconds, status or error name) per request, and /readyz over time."""
 
     answers: list[tuple[float, float, int | str]] = field(default_factory=list)
+    answered: list[tuple[str, float, float]] = field(default_factory=list)  # (route, start, end) of every 200
     readiness: list[tuple[float, int | str]] = field(default_factory=list)
     acted: float = 0.0  # when the action ran, from the start
     started: float = 0.0  # time.monotonic() at the start
@@ -74,6 +75,8 @@ async def load(
                 except httpx.HTTPError as exc:
                     status = type(exc).__name__
                 record.answers.append((begun, time.monotonic() - start - begun, status))
+                if status == 200:
+                    record.answered.append((route, begun, time.monotonic() - start))
 
         async def probe() -> None:
             async with httpx.AsyncClient(base_url=url, timeout=2) as prober:
@@ -97,27 +100,45 @@ async def load(
     return record
 
 
-@pytest.mark.parametrize("service", ["wine_quality_sklearn", "wine_quality_torch", "wine_quality_classifier"])
+# each model service and a route only it answers
+SERVES = {
+    "wine_quality_sklearn": "/predict",
+    "wine_quality_torch": "/predict_net",
+    "wine_quality_classifier": "/classify",
+}
+
+
+@pytest.mark.parametrize("service", list(SERVES))
 def test_a_model_worker_killed_under_load_costs_no_request(own_server: Server, service: str) -> None:
-    """SIGKILL of a model service's process under concurrent load: zero failed requests; /readyz says 503 while it
-    is down and 200 once the supervisor has restarted it. (Recovery takes 3-4 s on a quiet 2-core machine: the bound
-    here is loose so that a slow machine does not fail it; the figure is measured by the printout.)"""
-    victim = own_server.worker(service)
-    kill = lambda: os.kill(victim.pid, signal.SIGKILL)  # noqa: E731
-    routes = ("/predict", "/predict_net", "/classify")
-    record = asyncio.run(load(own_server.url, 60, 8, 1.5, kill, routes, until_ready=True))
+    """SIGKILL of a model service's process under concurrent load: zero failed requests; the supervisor starts it
+    again at once (upstream waited up to 10 s: docs/patches.md); /readyz says 503 while it is down and 200 once it
+    is back. The bounds are loose, so that a slow machine does not fail them; the figures are in the printout (and
+    `make chaos` measures them over 30 kills)."""
+    victim = workers(own_server)[service]
+    killed_at: list[float] = []
+
+    def kill() -> None:
+        killed_at.append(uptime_s())
+        os.kill(victim.pid, signal.SIGKILL)
+
+    record = asyncio.run(load(own_server.url, 60, 8, 1.5, kill, tuple(SERVES.values()), until_ready=True))
     assert record.failures() == []
     after = [(t - record.acted, s) for t, s in record.readiness if t > record.acted]
     down = [t for t, s in after if s != 200]
     up = [t for t, s in after if s == 200 and down and t > down[0]]
     assert down and up, after  # it said 503 while the worker was down, and 200 once it was back
+    successor = workers(own_server)[service]
+    assert successor.pid != victim.pid  # the supervisor started a new one
+    respawned = started_s(successor) - killed_at[0]
+    # only the new process can answer a request begun after the kill on the service's own route
+    answered = min(end for route, begun, end in record.answered if route == SERVES[service] and begun > record.acted)
     slowest = max(seconds for _, seconds, _ in record.answers)
     print(
-        f"\n{service} killed: {len(record.answers)} requests, 0 failed, "
-        f"ready again after {up[0]:.1f} s, slowest {slowest:.1f} s"
+        f"\n{service} killed: {len(record.answers)} requests, 0 failed, respawned after {respawned:.2f} s, answered "
+        f"again after {answered - record.acted:.1f} s, ready again after {up[0]:.1f} s, slowest {slowest:.1f} s"
     )
+    assert respawned < 5  # 0.25 s at most, plus the supervisor's own time; upstream: anywhere in 0-10 s
     assert up[0] < 40 and slowest < 40
-    assert own_server.worker(service).pid != victim.pid  # the supervisor started a new one
 
 
 def test_sigterm_answers_what_was_accepted_refuses_the_rest_and_exits_0(tmp_path: Path) -> None:

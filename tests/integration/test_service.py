@@ -13,7 +13,7 @@ import httpx
 import numpy as np
 import pytest
 
-from harness.devserver import Server, start_server
+from harness.devserver import Server, start_server, workers
 from train.data import RED, file_sha256, load_wines
 from wine_quality.schema import EXAMPLE, FEATURE_NAMES
 from wine_quality.served import ServedModel
@@ -246,12 +246,8 @@ def test_many_concurrent_requests_all_succeed(server: Server) -> None:
 
 def _libraries_loaded(server: Server) -> dict[str, set[str]]:
     """Which of torch and scikit-learn each serving process has loaded, from its memory maps."""
-    import psutil
-
     loaded = {}
-    for worker in psutil.Process(server.process.pid).children(recursive=True):
-        cmd = worker.cmdline()
-        name = cmd[cmd.index("--service-name") + 1] if "--service-name" in cmd else "supervisor"
+    for name, worker in workers(server).items():
         paths = [m.path for m in worker.memory_maps()]
         loaded[name] = {
             lib for lib, part in (("torch", "libtorch"), ("sklearn", "/sklearn/")) if any(part in p for p in paths)
@@ -298,6 +294,19 @@ def test_the_native_runtime_answers_like_the_onnx_one(
         }
     finally:
         native.stop()
+
+
+def test_every_model_service_declares_its_output_media_type(trained: dict[str, dict[str, object]]) -> None:
+    """Each model service's outputs name their media type, so that BentoML builds no JSON schema per response to find
+    it (docs/patches.md: the supported hook that replaced a patch)."""
+    from wine_quality.model_service import MODEL_SERVICES
+
+    declared = {
+        (service.name, api): spec.output_spec.media_type
+        for service in MODEL_SERVICES.values()
+        for api, spec in service.apis.items()
+    }
+    assert len(declared) == 6 and set(declared.values()) == {"application/json"}, declared
 
 
 def without_ids(answer: dict[str, Any]) -> dict[str, Any]:

@@ -48,6 +48,7 @@ def test_a_pin_to_a_model_missing_from_the_store_is_refused(tmp_path: Path) -> N
     lock = tmp_path / "model-pins.json"
     write_pin(lock, "sklearn", "wine_quality_sklearn:gone")
     write_pin(lock, "torch", "wine_quality_torch:gone")
+    write_pin(lock, "classifier", "wine_quality_classifier:gone")
     code, lines = serve_expecting_refusal({"BENTOML_HOME": str(tmp_path / "empty"), "WINE_MODEL_PINS": str(lock)})
     assert code != 0 and len(lines) == 1, lines
     assert "sklearn model wine_quality_sklearn:gone is not in the model store" in lines[0]
@@ -96,3 +97,16 @@ def test_a_newer_model_does_not_replace_the_pinned_one(tmp_path: Path, trained: 
             assert c.post("/predict", json=EXAMPLE).json()["model"] == newer
     finally:
         chosen.stop()
+
+
+def test_a_patched_package_whose_target_changed_is_refused_in_one_line(tmp_path: Path) -> None:
+    """Where a package we patch no longer has the shape the patch relies on (here, BentoML's request timeout loses a
+    method our patch calls), the server refuses to start, in one line naming the package and its version."""
+    (tmp_path / "sitecustomize.py").write_text(
+        "from bentoml._internal.server.http.traffic import TimeoutMiddleware\ndel TimeoutMiddleware._set_timer_out\n"
+    )
+    python_path = os.pathsep.join(filter(None, [str(tmp_path), os.environ.get("PYTHONPATH")]))
+    code, lines = serve_expecting_refusal({"PYTHONPATH": python_path})
+    assert code != 0 and len(lines) == 1, lines
+    assert lines[0].startswith("wine-quality: cannot serve: wine_quality.bentoml_fixes needs bentoml 1.4.40, found ")
+    assert lines[0].endswith("TimeoutMiddleware has no _set_timer_out")

@@ -1,14 +1,30 @@
-"""The BentoML fix this service applies: the request timeout leaves no timer behind, and still answers 504."""
+"""The patches of BentoML this service applies: each upstream defect still there (else its patch should go), each
+patch doing its job, and the start-up check that refuses a BentoML whose targets changed."""
 
 from __future__ import annotations
 
 import asyncio
 import gc
-from typing import Any
+import logging
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from typing import Annotated, Any
 
+import bentoml
+import bentoml.serving
+import numpy as np
+import psutil
+import pytest
 from bentoml._internal.server.http.traffic import TimeoutMiddleware
+from bentoml.validators import ContentType
+from starlette.testclient import TestClient
 
 from wine_quality import bentoml_fixes
+from wine_quality.settings import PROJECT_ROOT
 
 SCOPE = {"type": "http", "method": "POST", "path": "/predict", "headers": []}
 
@@ -100,44 +116,182 @@ def test_the_fixed_middleware_lets_a_silent_app_go_at_once() -> None:
     assert _done_within_a_few_turns(bentoml_fixes._call) == (True, 0)
 
 
-def test_apply_installs_the_fix_where_bentoml_looks_it_up() -> None:
-    """After apply(), the middleware class BentoML builds its apps from runs the fixed call."""
-    bentoml_fixes.apply()
-    assert TimeoutMiddleware.__call__ is bentoml_fixes._call
-
-
-def _schema_builds(mime_type: Any) -> int:
-    """How many JSON schemas 20 responses of an array-returning API build, with this `mime_type`."""
-    import numpy as np
-    from _bentoml_sdk.io_models import IOMixin, IORootModel
-
-    class Rows(IORootModel):  # what BentoML makes for `-> np.ndarray`
-        root: np.ndarray
-
+def _schema_builds(api: Any) -> int:
+    """How many JSON schemas 20 responses of this API build to name their media type."""
+    spec = api.output_spec
     builds = 0
-    upstream = Rows.model_json_schema.__func__  # type: ignore[attr-defined]
+    upstream = spec.model_json_schema.__func__
 
     def counting(cls: Any, *args: Any, **kwargs: Any) -> Any:
         nonlocal builds
         builds += 1
         return upstream(cls, *args, **kwargs)
 
-    Rows.model_json_schema = classmethod(counting)  # type: ignore[method-assign,assignment]
-    saved = IOMixin.__dict__["mime_type"]
-    IOMixin.mime_type = mime_type
+    spec.model_json_schema = classmethod(counting)
     try:
-        assert {Rows.mime_type() for _ in range(20)} == {"application/json"}
+        assert {spec.mime_type() for _ in range(20)} == {"application/json"}
     finally:
-        IOMixin.mime_type = saved
+        spec.model_json_schema = classmethod(upstream)
     return builds
 
 
+@bentoml.service
+class Arrays:
+    """An array API as our model services declare it, and as BentoML's examples do."""
+
+    @bentoml.api
+    def declared(self, rows: np.ndarray) -> Annotated[np.ndarray, ContentType("application/json")]:
+        return rows
+
+    @bentoml.api
+    def plain(self, rows: np.ndarray) -> np.ndarray:
+        return rows
+
+
 def test_bentoml_s_own_media_type_still_builds_a_schema_per_response() -> None:
-    """Upstream (1.4.40) rebuilds the output's JSON schema for every response of an array API. When this fails,
-    BentoML caches it: delete fix 4 and this test."""
-    assert _schema_builds(bentoml_fixes.UPSTREAM_MIME_TYPE) == 20
+    """Upstream (1.4.40) rebuilds an array output's JSON schema for every response to name its media type. When this
+    fails, BentoML caches it: the ContentType on the model services' outputs may go."""
+    assert _schema_builds(Arrays.apis["plain"]) == 20
 
 
-def test_the_media_type_is_computed_once_per_class() -> None:
-    """With the fix, the schema is built once, and the media type is the same as upstream's."""
-    assert _schema_builds(classmethod(bentoml_fixes._mime_type_once)) == 1
+def test_a_declared_content_type_builds_no_schema() -> None:
+    """The supported hook that replaced our patch: a ContentType on the output names the media type, no schema built.
+    (tests/integration/test_service.py checks that every model service declares it.)"""
+    assert _schema_builds(Arrays.apis["declared"]) == 0
+
+
+def test_bentoml_s_own_watchers_still_do_not_respawn_in_containers(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Upstream (1.4.40) turns respawn off wherever BENTOML_CONTAINERIZED is set, as in its images. When this fails,
+    delete patch 2 and this test."""
+    monkeypatch.setenv("BENTOML_CONTAINERIZED", "true")
+    monkeypatch.setattr(bentoml.serving, "running_inside_container", bentoml_fixes.UPSTREAM_IN_CONTAINER)
+    bentoml_fixes.UPSTREAM_IN_CONTAINER.cache_clear()
+    try:
+        assert bentoml.serving.create_watcher("w", ["-c", "pass"], use_sockets=False).respawn is False
+    finally:
+        bentoml_fixes.UPSTREAM_IN_CONTAINER.cache_clear()
+
+
+def test_with_the_patch_watchers_respawn_in_containers(monkeypatch: pytest.MonkeyPatch) -> None:
+    """With patch 2, a watcher made inside a container respawns its dead process."""
+    monkeypatch.setenv("BENTOML_CONTAINERIZED", "true")
+    monkeypatch.setattr(bentoml.serving, "running_inside_container", bentoml_fixes._never_without_respawn)
+    assert bentoml.serving.create_watcher("w", ["-c", "pass"], use_sockets=False).respawn is True
+
+
+@bentoml.service(metrics={"enabled": False})  # BentoML's metrics register once per process: test_model_calls' app does
+class Numbers:
+    """A route whose input pydantic validates: a bad one is a client error (400)."""
+
+    @bentoml.api
+    def double(self, x: int) -> int:
+        return 2 * x
+
+
+@pytest.fixture(scope="module")
+def numbers() -> Iterator[TestClient]:
+    """The service's app, started once (BentoML registers its metrics when an app starts)."""
+    with TestClient(Numbers.to_asgi()) as client:
+        yield client
+
+
+def _logged_for_a_bad_request(client: TestClient, caplog: pytest.LogCaptureFixture) -> list[logging.LogRecord]:
+    with caplog.at_level(logging.INFO, logger=bentoml_fixes.ERROR_LOGGER):
+        assert client.post("/double", json={"x": "not a number"}).status_code == 400
+    return [r for r in caplog.records if r.name == bentoml_fixes.ERROR_LOGGER]
+
+
+def test_bentoml_still_logs_a_client_error_with_its_traceback(
+    numbers: TestClient, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Upstream (1.4.40) logs a 400 as an ERROR with the exception's traceback. When this fails, delete patch 3."""
+    logger = logging.getLogger(bentoml_fixes.ERROR_LOGGER)
+    monkeypatch.setattr(logger, "filters", [])
+    records = _logged_for_a_bad_request(numbers, caplog)
+    assert [(r.levelno, r.exc_info is not None) for r in records] == [(logging.ERROR, True)]
+
+
+def test_with_the_filter_a_client_error_is_one_info_line(numbers: TestClient, caplog: pytest.LogCaptureFixture) -> None:
+    """With patch 3, the same 400 is one INFO line naming the route and the field, without a traceback."""
+    bentoml_fixes.apply()
+    (record,) = _logged_for_a_bad_request(numbers, caplog)
+    assert record.levelno == logging.INFO and record.exc_info is None
+    assert "/double" in record.getMessage() and "x" in record.getMessage()
+
+
+def test_bentoml_s_own_arbiter_still_checks_its_workers_every_10_s() -> None:
+    """Upstream (1.4.40) makes its circus arbiter with check_delay=10: a dead worker is restarted 0-10 s after it
+    died. When this fails, BentoML checks more often (or respawns at once): delete patch 4 and this test."""
+    arbiter = bentoml_fixes.UPSTREAM_ARBITER(watchers=[])
+    assert arbiter.check_delay == 10
+
+
+SUPERVISOR = """
+from wine_quality import bentoml_fixes
+
+bentoml_fixes.apply()
+import bentoml.serving
+from bentoml._internal.utils import circus
+
+worker = bentoml.serving.create_watcher("sleeper", ["-c", "import time; time.sleep(600)"], use_sockets=False)
+circus.create_standalone_arbiter(watchers=[worker]).start()
+"""
+
+
+def _children(supervisor: subprocess.Popen[bytes], deadline_s: float, besides: int = 0) -> int:
+    """The pid of the supervisor's worker, other than `besides`, once there is one (polled until the deadline)."""
+    deadline = time.monotonic() + deadline_s
+    while time.monotonic() < deadline:
+        pids = [p.pid for p in psutil.Process(supervisor.pid).children() if p.pid != besides]
+        if pids:
+            return pids[0]
+        time.sleep(0.02)
+    raise AssertionError(f"no new worker within {deadline_s} s")
+
+
+def test_with_the_patch_a_killed_worker_is_respawned_at_once() -> None:
+    """With patch 4, BentoML's arbiter (a real circus supervisor) starts a SIGKILLed worker again within a second or
+    so, not after up to 10 s. (The bound is loose: the figure is about 0.3 s.)"""
+    supervisor = subprocess.Popen(
+        [sys.executable, "-c", SUPERVISOR], cwd=PROJECT_ROOT, start_new_session=True, stderr=subprocess.DEVNULL
+    )
+    try:
+        first = _children(supervisor, deadline_s=60)
+        os.kill(first, signal.SIGKILL)
+        killed = time.monotonic()
+        _children(supervisor, deadline_s=5, besides=first)
+        print(f"respawned {time.monotonic() - killed:.2f} s after SIGKILL")
+    finally:
+        os.killpg(supervisor.pid, signal.SIGKILL)
+        supervisor.wait()
+
+
+def test_the_start_up_check_names_bentoml_and_its_version_when_a_target_changed(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """check() passes on this BentoML, before and after apply(); where a target lost what its patch relies on, it
+    raises one line naming BentoML, the version found and the first thing missing."""
+    bentoml_fixes.check()
+    bentoml_fixes.apply()
+    bentoml_fixes.check()
+    expected = r"^wine_quality.bentoml_fixes needs bentoml 1\.4\.40, found \d+\.\d+\.\d+: "
+    monkeypatch.delattr(TimeoutMiddleware, "_set_timer_out")
+    with pytest.raises(RuntimeError, match=expected + "TimeoutMiddleware has no _set_timer_out$"):
+        bentoml_fixes.check()
+    monkeypatch.undo()
+    from _bentoml_impl.server import serving
+
+    monkeypatch.setattr(serving, "create_standalone_arbiter", bentoml_fixes.UPSTREAM_ARBITER, raising=False)
+    with pytest.raises(RuntimeError, match=expected + "serve_http no longer imports create_standalone_arbiter"):
+        bentoml_fixes.check()
+
+
+def test_apply_installs_every_patch_where_bentoml_looks_it_up() -> None:
+    """After apply(), what BentoML calls is ours: the middleware's call, the container test, the arbiter's factory."""
+    from bentoml._internal.utils import circus
+
+    bentoml_fixes.apply()
+    assert TimeoutMiddleware.__call__ is bentoml_fixes._call
+    assert bentoml.serving.running_inside_container is bentoml_fixes._never_without_respawn
+    assert circus.create_standalone_arbiter is bentoml_fixes._arbiter_checking_often
+    assert circus.create_standalone_arbiter(watchers=[]).check_delay == bentoml_fixes.CHECK_DELAY_S

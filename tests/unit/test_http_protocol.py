@@ -42,7 +42,7 @@ OURS = {"httptools": http_protocol.HttpTools, "h11": http_protocol.H11}
 
 @pytest.fixture(params=sorted(OURS))
 def http(request: pytest.FixtureRequest) -> str:
-    """Each of uvicorn's HTTP/1.1 implementations: httptools (development), h11 (the bento's image)."""
+    """Each of uvicorn's HTTP/1.1 implementations: httptools (development and the image), h11 (where it is absent)."""
     return str(request.param)
 
 
@@ -325,8 +325,8 @@ print(config.http_protocol_class.__name__)
 
 
 def test_without_httptools_auto_picks_our_h11_protocol() -> None:
-    """Where httptools is not installed (the bento's image) uvicorn's `auto` picks h11, and so do we: the module
-    imports, its check passes and http='auto' loads our h11 protocol."""
+    """Where httptools is not installed uvicorn's `auto` picks h11, and so do we: the module imports, its check passes
+    and http='auto' loads our h11 protocol."""
     done = subprocess.run(
         [sys.executable, "-c", WITHOUT_HTTPTOOLS], capture_output=True, text=True, timeout=60, cwd=PROJECT_ROOT
     )
