@@ -28,9 +28,11 @@ def test_there_is_one_model_service_per_registered_kind(trained: object) -> None
 
 
 def test_the_wine_lists_the_features_in_schema_order() -> None:
-    """Wine's fields are the schema's features, in order, each under its JSON name and with its bounds."""
+    """Wine's fields are the schema's features, in order, each under its JSON name and with its bounds, then its
+    type (red when left out)."""
     fields = list(Wine.model_fields.items())
-    assert [(name, info.alias) for name, info in fields] == [(f.field, f.name) for f in FEATURES]
+    assert [(name, info.alias) for name, info in fields] == [(f.field, f.name) for f in FEATURES] + [("type", None)]
+    assert Wine.model_fields["type"].default == "red"
     schema = Wine.model_json_schema(by_alias=True)["properties"]
     assert [(schema[f.name]["minimum"], schema[f.name]["maximum"]) for f in FEATURES] == [
         (f.low, f.high) for f in FEATURES
@@ -55,7 +57,7 @@ def test_the_named_model_kinds_are_the_registry_s() -> None:
 
 
 def test_a_batch_gives_its_rows_in_order_whatever_its_form() -> None:
-    """`samples` and `columns`/`data` of the same wines give the same array."""
+    """`samples` and `columns`/`data` of the same wines give the same array, and the same types."""
     rows = np.array([[f.low + (f.high - f.low) / (i + 2) for f in FEATURES] for i in range(3)])
     rows[:, 5] = rows[:, 6] / 2  # free SO2 within total
     samples = [dict(zip([f.name for f in FEATURES], row, strict=True)) for row in rows.tolist()]
@@ -63,4 +65,13 @@ def test_a_batch_gives_its_rows_in_order_whatever_its_form() -> None:
     by_column = BatchRequest.model_validate(
         {"model": "sklearn", "columns": [f.name for f in FEATURES], "data": rows.tolist()}
     )
-    assert np.array_equal(by_sample.rows(), rows) and np.array_equal(by_column.rows(), rows)
+    assert np.array_equal(by_sample.wines().rows, rows) and np.array_equal(by_column.wines().rows, rows)
+    assert by_sample.wines().types == by_column.wines().types == ["red"] * 3
+    typed = BatchRequest.model_validate(
+        {
+            "model": "sklearn",
+            "columns": [*(f.name for f in FEATURES), "type"],
+            "data": [[*r, "white"] for r in rows.tolist()],
+        }
+    )
+    assert np.array_equal(typed.wines().rows, rows) and typed.wines().types == ["white"] * 3

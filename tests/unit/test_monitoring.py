@@ -18,7 +18,7 @@ from train.data import load_wines as load
 from wine_quality.drift import drift_reference
 from wine_quality.monitoring import Monitor, exposition
 from wine_quality.protocols.monitoring import router
-from wine_quality.schema import FEATURE_NAMES
+from wine_quality.schema import FEATURE_NAMES, Wines
 from wine_quality.served import ServedModel
 from wine_quality.settings import DriftSettings, Settings
 
@@ -47,31 +47,31 @@ def outside(rows: np.ndarray, served: ServedModel) -> list[list[str]]:
 
 def observe(monitor: Monitor, served: ServedModel, rows: np.ndarray) -> None:
     for row in rows:  # as single-row requests come
-        monitor.observe("sklearn", row[None, :], np.array([5.5]), outside(row[None, :], served))
+        monitor.observe("sklearn", Wines.of(row[None, :]), np.array([5.5]), outside(row[None, :], served))
 
 
 def test_no_figures_before_enough_rows(monitor: Monitor, served: dict[str, ServedModel]) -> None:
     """Below WINE_DRIFT_MIN_ROWS the window is counted but has no PSI: a handful of rows is not a distribution."""
     observe(monitor, served["sklearn"], sample_rows(RED, 20, seed=0))
-    drift = monitor.report().models["sklearn"]
+    drift = monitor.report().models["sklearn"]["red"]
     assert drift.rows == 20 and drift.workers == 1
     assert drift.features["alcohol"].psi is None and drift.prediction.psi is None
     text = exposition(monitor, ready=True)
-    assert samples(text, "wine_drift_window_rows") == {("sklearn",): 20.0}
+    assert samples(text, "wine_drift_window_rows") == {("sklearn", "red"): 20.0}
     assert samples(text, "wine_feature_drift_psi") == {}
 
 
 def test_the_report_and_metrics_show_the_same_drift(monitor: Monitor, served: dict[str, ServedModel]) -> None:
-    """White wines in a red model's window: /monitoring and /metrics give the same PSI, far above 0.25."""
+    """White wines sent as red, in a red model's window: /monitoring and /metrics give the same PSI, far above 0.25."""
     white = sample_rows(WHITE, 400, seed=0)
-    monitor.observe("sklearn", white, np.full(400, 6.0), outside(white, served["sklearn"]))
-    drift = monitor.report().models["sklearn"]
+    monitor.observe("sklearn", Wines.of(white), np.full(400, 6.0), outside(white, served["sklearn"]))
+    drift = monitor.report().models["sklearn"]["red"]
     assert drift.rows == 300  # the window's size
     text = exposition(monitor, ready=False)
     psi = samples(text, "wine_feature_drift_psi")
-    assert {f: d.psi for f, d in drift.features.items()} == {f: psi[f, "sklearn"] for f in FEATURE_NAMES}
-    assert psi["total sulfur dioxide", "sklearn"] > 0.25
-    assert samples(text, "wine_prediction_drift_psi")[("sklearn",)] == drift.prediction.psi
+    assert {f: d.psi for f, d in drift.features.items()} == {f: psi[f, "sklearn", "red"] for f in FEATURE_NAMES}
+    assert psi["total sulfur dioxide", "sklearn", "red"] > 0.25
+    assert samples(text, "wine_prediction_drift_psi")[("sklearn", "red")] == drift.prediction.psi
     assert samples(text, "wine_ready") == {(): 0.0}
     sugar = drift.features["residual sugar"]
     low, high = served["sklearn"].types["red"].low[3], served["sklearn"].types["red"].high[3]
@@ -83,13 +83,15 @@ def test_values_outside_the_training_range_are_counted(monitor: Monitor, served:
     """The counter goes up by the number of values outside the range, per feature; values inside leave it alone."""
 
     def count(feature: str) -> float:
-        value = REGISTRY.get_sample_value("wine_outside_training_range_total", {"model": "sklearn", "feature": feature})
+        value = REGISTRY.get_sample_value(
+            "wine_outside_training_range_total", {"model": "sklearn", "type": "red", "feature": feature}
+        )
         return value or 0.0
 
     before = {f: count(f) for f in FEATURE_NAMES}
     rows = np.repeat(sample_rows(RED, 1, seed=5), 3, axis=0)
     rows[:2, 3] = 80.0  # residual sugar far above any red wine's
-    monitor.observe("sklearn", rows, np.full(3, 5.0), outside(rows, served["sklearn"]))
+    monitor.observe("sklearn", Wines.of(rows), np.full(3, 5.0), outside(rows, served["sklearn"]))
     after = {f: count(f) - before[f] for f in FEATURE_NAMES}
     assert after == {f: 2.0 if f == "residual sugar" else 0.0 for f in FEATURE_NAMES}
 
@@ -119,7 +121,7 @@ def test_a_failing_monitor_never_costs_an_answer(
     monkeypatch.setattr(monitor.window, "append", broken)
     row = sample_rows(RED, 1, seed=0)
     for _ in range(3):
-        monitor.observe("sklearn", row, np.array([5.0]), [[]])
+        monitor.observe("sklearn", Wines.of(row), np.array([5.0]), [[]])
     assert [r.message for r in caplog.records].count(
         "drift monitoring failed; answers are unaffected (logged once per process)"
     ) == 1

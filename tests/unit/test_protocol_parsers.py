@@ -13,13 +13,13 @@ import pytest
 from wine_quality.protocols.base import ProtocolError
 from wine_quality.protocols.mlflow_scoring import scoring_rows
 from wine_quality.protocols.v2_tensors import HEADER_LENGTH, OUTPUTS, encode, parse, requested_outputs, rows
-from wine_quality.schema import EXAMPLE, FEATURE_NAMES
+from wine_quality.schema import EXAMPLE, FEATURE_NAMES, Wines
 
 ROW = list(EXAMPLE.values())
 WINES = np.array([ROW, [*ROW[:10], 12.5]])
 
 
-def v2(body: dict[str, object], binary: bytes = b"", encoding: str | None = None) -> np.ndarray:
+def v2(body: dict[str, object], binary: bytes = b"", encoding: str | None = None) -> Wines:
     raw = json.dumps(body).encode()
     header = str(len(raw)) if binary else None
     payload = raw + binary
@@ -37,9 +37,10 @@ def test_v2_reads_one_tensor_flat_or_nested_and_fp32_as_the_fp32_numbers_it_hold
     """`wines` [N, 11] as flat or nested JSON data; FP32 values are graded as the float32 numbers they are."""
     flat = v2(wines_input(WINES.ravel().tolist(), [2, 11]))
     nested = v2(wines_input(WINES.tolist(), [2, 11]))  # type: ignore[arg-type]
-    assert np.array_equal(flat, WINES) and np.array_equal(nested, WINES)
+    assert np.array_equal(flat.rows, WINES) and np.array_equal(nested.rows, WINES)
+    assert flat.types == ["red", "red"]  # no type input: red
     single = v2(wines_input(ROW, [1, 11], "FP32"))
-    assert np.array_equal(single[0], np.array(ROW, dtype=np.float32).astype(np.float64))
+    assert np.array_equal(single.rows[0], np.array(ROW, dtype=np.float32).astype(np.float64))
 
 
 def test_v2_reads_binary_data_gzip_and_one_input_per_feature() -> None:
@@ -47,13 +48,23 @@ def test_v2_reads_binary_data_gzip_and_one_input_per_feature() -> None:
     raw = WINES.astype("<f8").tobytes()
     tensor = {"name": "wines", "shape": [2, 11], "datatype": "FP64", "parameters": {"binary_data_size": len(raw)}}
     binary = v2({"inputs": [tensor]}, raw)
-    assert np.array_equal(binary, WINES)
-    assert np.array_equal(v2(wines_input(ROW, [1, 11]), encoding="gzip")[0], ROW)
+    assert np.array_equal(binary.rows, WINES)
+    assert np.array_equal(v2(wines_input(ROW, [1, 11]), encoding="gzip").rows[0], ROW)
     columns = [
         {"name": name, "shape": [2], "datatype": "FP64", "data": WINES[:, i].tolist()}
         for i, name in reversed(list(enumerate(FEATURE_NAMES)))
     ]
-    assert np.array_equal(v2({"inputs": columns}), WINES)
+    assert np.array_equal(v2({"inputs": columns}).rows, WINES)
+
+
+def test_v2_reads_each_wine_s_type_from_the_optional_type_input() -> None:
+    """A BYTES input `type`, [N] or [N, 1], gives each wine's type; a wrong count or value is refused, naming it."""
+    typed = wines_input(WINES.ravel().tolist(), [2, 11])
+    typed["inputs"].append({"name": "type", "shape": [2], "datatype": "BYTES", "data": ["white", "red"]})  # type: ignore[attr-defined]
+    assert v2(typed).types == ["white", "red"]
+    typed["inputs"][1] = {"name": "type", "shape": [1, 1], "datatype": "BYTES", "data": ["white"]}  # type: ignore[index]
+    with pytest.raises(ProtocolError, match="1 types for 2 wines"):
+        v2(typed)
 
 
 @pytest.mark.parametrize(
@@ -77,10 +88,11 @@ def test_v2_answers_its_outputs_as_json_or_binary_with_each_wine_s_id() -> None:
     length and its bytes."""
     from types import SimpleNamespace
 
-    served = SimpleNamespace(low=WINES.min(axis=0), high=WINES.max(axis=0) - 1, coverage=0.9, runtime="onnx")
+    low, high = WINES.min(axis=0), WINES.max(axis=0) - 1
+    served = SimpleNamespace(outside=lambda rows, white: (rows < low) | (rows > high), coverage=0.9, runtime="onnx")
     graded = SimpleNamespace(
         served=served,
-        rows=WINES,
+        wines=Wines.of(WINES),
         ids=["a" * 36, "b" * 36],
         quality=np.array([5.0, 6.5]),
         low=np.array([4.0, 5.0]),
@@ -101,7 +113,7 @@ def test_v2_answers_its_outputs_as_json_or_binary_with_each_wine_s_id() -> None:
     assert struct.unpack("<I", tail[16:20]) == (36,) and tail[20:56] == b"a" * 36
 
 
-def mlflow(body: object, content_type: str = "application/json") -> np.ndarray:
+def mlflow(body: object, content_type: str = "application/json") -> Wines:
     raw = body.encode() if isinstance(body, str) else json.dumps(body).encode()
     return scoring_rows(raw, content_type, max_rows=100)
 
@@ -120,7 +132,12 @@ def test_mlflow_reads_its_four_json_forms_and_csv_in_any_column_order() -> None:
         mlflow({"inputs": columns}),
         mlflow(csv, "text/csv; charset=utf-8"),
     ):
-        assert np.array_equal(parsed, WINES)
+        assert np.array_equal(parsed.rows, WINES) and parsed.types == ["red", "red"]
+    typed = mlflow({"dataframe_split": {"columns": ["type", *names], "data": [["white", *r] for r in frame]}})
+    assert np.array_equal(typed.rows, WINES) and typed.types == ["white", "white"]
+    lines = ["type," + ",".join(names), *("white," + ",".join(str(v) for v in r) for r in frame)]
+    typed_csv = mlflow("\n".join(lines) + "\n", "text/csv")
+    assert np.array_equal(typed_csv.rows, WINES) and typed_csv.types == ["white", "white"]
 
 
 @pytest.mark.parametrize(

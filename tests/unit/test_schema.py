@@ -25,10 +25,12 @@ def test_example_is_the_seed_payload_and_valid() -> None:
 
 
 def test_openapi_schema_uses_the_seed_names() -> None:
-    """The JSON schema lists every feature under its name with spaces, with bounds."""
+    """The JSON schema lists every feature under its name with spaces, with bounds, all required; then the optional
+    type, red or white."""
     schema = Wine.model_json_schema(by_alias=True)
-    assert list(schema["properties"]) == list(FEATURE_NAMES)
+    assert list(schema["properties"]) == [*FEATURE_NAMES, "type"]
     assert set(schema["required"]) == set(FEATURE_NAMES)
+    assert schema["properties"]["type"]["enum"] == ["red", "white"] and schema["properties"]["type"]["default"] == "red"
     assert schema["properties"]["pH"]["maximum"] == 14.0
 
 
