@@ -1,6 +1,6 @@
 """The Kubernetes manifests (deploy/k8s) as `make k8s` renders them: valid objects that fit the service and image.
 
-Every overlay (dev, prod) is rendered offline with `kubectl kustomize` and validated against the Kubernetes
+Every overlay (dev, prod, canary) is rendered offline with `kubectl kustomize` and validated against the Kubernetes
 1.32 OpenAPI schemas (kubernetes-validate, strict: an unknown field is an error). One test asks a real `bentoml serve`
 for the probe paths.
 """
@@ -29,6 +29,7 @@ KINDS = {"Namespace", "ConfigMap", "Service", "Deployment", "HorizontalPodAutosc
 CUSTOM_KINDS = {"ServiceMonitor"}  # CRDs (Prometheus Operator): no schema in Kubernetes; checked by hand below
 PROBES = ("startupProbe", "readinessProbe", "livenessProbe")
 WORKLOADS = ("Deployment", "StatefulSet")
+CHALLENGER = f"{APP}-canary"
 
 pytestmark = pytest.mark.skipif(not shutil.which("kubectl"), reason="kubectl renders the manifests (kustomize)")
 
@@ -141,7 +142,7 @@ def test_api_key_comes_from_an_optional_secret(pod: Pod) -> None:
 
 def test_capture_database_url_comes_from_a_secret(overlay: str, objects: list[Manifest]) -> None:
     """Every pod of the service reads WINE_CAPTURE_URL from the Secret wine-quality-capture, never from a plain
-    value; prod requires the Secret, the dev overlay generates it."""
+    value; prod (and the canary built on it) requires the Secret, the dev overlay generates it."""
     for deployment in (o for o in objects if o["kind"] == "Deployment"):
         refs = {r.var: r for r in Pod.of(objects, deployment["metadata"]["name"]).secret_refs()}
         assert refs["WINE_CAPTURE_URL"].key == "url"
@@ -257,3 +258,50 @@ def test_dev_runs_postgresql_with_a_volume() -> None:
     labels = database["spec"]["template"]["metadata"]["labels"]
     assert not find(objects, "Service", APP)["spec"]["selector"].items() <= labels.items()
     assert not find(objects, "PodDisruptionBudget")["spec"]["selector"]["matchLabels"].items() <= labels.items()
+
+
+def test_canary_serves_the_challenger_beside_the_champion() -> None:
+    """The canary overlay: prod's champion and a second Deployment running the challenger's image from one pod,
+    both behind the one Service, each Deployment selecting only its own pods (told apart by `track`), the
+    autoscaler on the champion only, both scraped with their track, sharing the settings and the capture Secret."""
+    objects = render("canary")
+    champion, challenger = find(objects, "Deployment", APP), find(objects, "Deployment", CHALLENGER)
+    pods = {d["metadata"]["name"]: d["spec"]["template"]["metadata"]["labels"] for d in (champion, challenger)}
+    assert (pods[APP]["track"], pods[CHALLENGER]["track"]) == ("champion", "challenger")
+    service = find(objects, "Service", APP)
+    assert [o["metadata"]["name"] for o in objects if o["kind"] == "Service"] == [APP]
+    for deployment, other in ((champion, challenger), (challenger, champion)):
+        name = deployment["metadata"]["name"]
+        assert service["spec"]["selector"].items() <= pods[name].items()
+        assert not deployment["spec"]["selector"]["matchLabels"].items() <= pods[other["metadata"]["name"]].items()
+    assert find(objects, "HorizontalPodAutoscaler")["spec"]["scaleTargetRef"]["name"] == APP
+    assert 1 <= challenger["spec"]["replicas"] < find(objects, "HorizontalPodAutoscaler")["spec"]["minReplicas"]
+    images = {name: Pod.of(objects, name).container["image"] for name in (APP, CHALLENGER)}
+    assert images == {APP: f"{IMAGE_NAME}:latest", CHALLENGER: f"{IMAGE_NAME}-challenger:latest"}
+    for name in (APP, CHALLENGER):
+        annotations = find(objects, "Deployment", name)["spec"]["template"]["metadata"]["annotations"]
+        assert annotations["prometheus.io/scrape"] == "true"
+    monitor = find(objects, "ServiceMonitor")
+    assert "track" in monitor["spec"]["podTargetLabels"]
+    assert monitor["spec"]["selector"]["matchLabels"].items() <= service["metadata"]["labels"].items()
+    assert Pod.of(objects, CHALLENGER).env() == Pod.of(objects, APP).env()
+    assert Pod.of(objects, CHALLENGER).secret_refs() == Pod.of(objects, APP).secret_refs()
+
+
+def test_make_k8s_pins_the_challengers_image_apart() -> None:
+    """`make k8s OVERLAY=canary K8S_IMAGE=... K8S_CHALLENGER_IMAGE=...` sets each Deployment's image, even when
+    both are tags of one repository."""
+    champion, challenger = (
+        "registry.example.com:5000/team/wine-quality:1.0",
+        "registry.example.com:5000/team/wine-quality:1.1",
+    )
+    done = subprocess.run(
+        ["make", "-s", "k8s", "OVERLAY=canary", f"K8S_IMAGE={champion}", f"K8S_CHALLENGER_IMAGE={challenger}"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+    )
+    assert done.returncode == 0, done.stderr
+    objects = [o for o in yaml.safe_load_all(done.stdout) if o]
+    assert Pod.of(objects).container["image"] == champion
+    assert Pod.of(objects, CHALLENGER).container["image"] == challenger
