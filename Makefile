@@ -12,6 +12,9 @@ K8S_IMAGE ?=
 REPLICAS  ?= 3
 K8S_TAG   = $(lastword $(subst :, ,$(K8S_IMAGE)))
 K8S_NAME  = $(patsubst %:$(K8S_TAG),%,$(K8S_IMAGE))
+K8S_CHALLENGER_IMAGE ?=
+K8S_CHALLENGER_TAG  = $(lastword $(subst :, ,$(K8S_CHALLENGER_IMAGE)))
+K8S_CHALLENGER_NAME = $(patsubst %:$(K8S_CHALLENGER_TAG),%,$(K8S_CHALLENGER_IMAGE))
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-$(shell cksum < pyproject.toml | cut -d' ' -f1)
 
@@ -63,16 +66,20 @@ image: bento ## Build the OCI image with bentoml containerize (Docker, else podm
 image-save: install ## Write $(IMAGE) as a docker-archive tarball, $(IMAGE_TAR), for docker/podman load
 	$(BIN)/python deploy/image.py save --image $(IMAGE) --output $(IMAGE_TAR)
 
-k8s: ## Print the Kubernetes manifests of OVERLAY=dev|prod; K8S_IMAGE=REGISTRY/wine-quality:VERSION pins the image
-ifeq ($(K8S_IMAGE),)
+k8s: ## Print the manifests of OVERLAY=dev|prod|canary; K8S_IMAGE=REGISTRY/wine-quality:VERSION pins the image
+ifeq ($(K8S_IMAGE)$(K8S_CHALLENGER_IMAGE),)
 	@kubectl kustomize deploy/k8s/overlays/$(OVERLAY)
 else
-	@echo "$(K8S_IMAGE)" | grep -Eq '^[^@]+:[^:/@]+$$' || \
-	  { echo "K8S_IMAGE must be NAME:TAG, e.g. registry.example.com/team/wine-quality:1.0" >&2; exit 2; }
+	@for image in $(K8S_IMAGE) $(K8S_CHALLENGER_IMAGE); do echo "$$image" | grep -Eq '^[^@]+:[^:/@]+$$' || \
+	  { echo "K8S_IMAGE and K8S_CHALLENGER_IMAGE must be NAME:TAG, e.g. registry.example.com/team/wine-quality:1.0" >&2; \
+	    exit 2; }; done
 	@mkdir -p build/k8s/$(OVERLAY)
-	@printf '%s\n' "resources: [../../../deploy/k8s/overlays/$(OVERLAY)]" \
-	  'images: [{name: wine-quality, newName: "$(K8S_NAME)", newTag: "$(K8S_TAG)"}]' \
-	  > build/k8s/$(OVERLAY)/kustomization.yaml
+	@{ echo "resources: [../../../deploy/k8s/overlays/$(OVERLAY)]"; echo "images:"; \
+	  if [ -n "$(K8S_IMAGE)" ]; then \
+	    echo '  - {name: wine-quality, newName: "$(K8S_NAME)", newTag: "$(K8S_TAG)"}'; fi; \
+	  if [ -n "$(K8S_CHALLENGER_IMAGE)" ]; then \
+	    echo '  - {name: wine-quality-challenger, newName: "$(K8S_CHALLENGER_NAME)", newTag: "$(K8S_CHALLENGER_TAG)"}'; fi; \
+	} > build/k8s/$(OVERLAY)/kustomization.yaml
 	@kubectl kustomize build/k8s/$(OVERLAY)
 endif
 

@@ -5,15 +5,16 @@ from __future__ import annotations
 import re
 import shutil
 import subprocess
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import yaml
 
 ROOT = Path(__file__).resolve().parent.parent
 K8S = ROOT / "deploy" / "k8s"
-OVERLAYS = ("dev", "prod")
+OVERLAYS = ("dev", "prod", "canary")
 APP = "wine-quality"
 
 Manifest = dict[str, Any]
@@ -42,12 +43,28 @@ def render(overlay: str = "dev") -> list[Manifest]:
     return [doc for doc in yaml.safe_load_all(done.stdout) if doc]
 
 
+def named(obj: Manifest, name: str) -> bool:
+    """Whether the object is called name: exactly, or with the hash suffix of a generated ConfigMap or Secret."""
+    actual = obj["metadata"]["name"]
+    generated = obj["kind"] in ("ConfigMap", "Secret") and re.fullmatch(re.escape(name) + r"-[a-z0-9]{10}", actual)
+    return actual == name or bool(generated)
+
+
 def find(objects: list[Manifest], kind: str, name: str | None = None) -> Manifest:
-    """The one object of that kind (and name prefix: generated ConfigMaps carry a hash suffix)."""
-    hits = [o for o in objects if o["kind"] == kind and o["metadata"]["name"].startswith(name or "")]
+    """The one object of that kind (and that name, a generated ConfigMap's or Secret's hash suffix aside)."""
+    hits = [o for o in objects if o["kind"] == kind and (name is None or named(o, name))]
     if len(hits) != 1:
-        raise LookupError(f"{len(hits)} {kind} objects named {name or '*'}*")
+        raise LookupError(f"{len(hits)} {kind} objects named {name or '*'}")
     return hits[0]
+
+
+class SecretRef(NamedTuple):
+    """An environment variable the kubelet fills from a Secret's key."""
+
+    var: str
+    secret: str
+    key: str
+    optional: bool
 
 
 @dataclass(frozen=True)
@@ -59,8 +76,8 @@ class Pod:
     config_maps: dict[str, dict[str, str]]
 
     @classmethod
-    def of(cls, objects: list[Manifest]) -> Pod:
-        spec = find(objects, "Deployment", APP)["spec"]["template"]["spec"]
+    def of(cls, objects: list[Manifest], deployment: str = APP) -> Pod:
+        spec = find(objects, "Deployment", deployment)["spec"]["template"]["spec"]
         maps = {o["metadata"]["name"]: o.get("data", {}) for o in objects if o["kind"] == "ConfigMap"}
         return cls(spec, spec["containers"][0], maps)
 
@@ -73,7 +90,7 @@ class Pod:
         return str(self.container[probe]["httpGet"]["path"])
 
     def env(self) -> dict[str, str]:
-        """The environment Kubernetes gives the container: ConfigMaps and plain values (the Secret is optional)."""
+        """The environment Kubernetes gives the container: ConfigMaps and plain values (Secrets: secret_refs)."""
         env: dict[str, str] = {}
         for source in self.container.get("envFrom", []):
             env.update(self.config_maps[source["configMapRef"]["name"]])
@@ -82,9 +99,16 @@ class Pod:
                 env[var["name"]] = str(var["value"])
         return env
 
-    def podman_flags(self, limits: bool = True) -> list[str]:
+    def secret_refs(self) -> list[SecretRef]:
+        """The variables the container reads from Secrets."""
+        refs = [(v["name"], v.get("valueFrom", {}).get("secretKeyRef")) for v in self.container.get("env", [])]
+        return [SecretRef(var, r["name"], r["key"], bool(r.get("optional", False))) for var, r in refs if r]
+
+    def podman_flags(self, limits: bool = True, secrets: Mapping[str, list[str]] | None = None) -> list[str]:
         """`podman run` flags that run the image as the kubelet would: same user, read-only root filesystem,
-        emptyDir volumes, capabilities, environment and (with limits) the memory and CPU limits."""
+        emptyDir volumes, capabilities, environment and (with limits) the memory and CPU limits. `secrets` gives,
+        for a variable read from a Secret, the flags that pass its value; a Secret that is not optional must be
+        given (the kubelet would not start the container either)."""
         context = {**self.spec.get("securityContext", {}), **self.container.get("securityContext", {})}
         flags: list[str] = []
         if "runAsUser" in context:
@@ -102,6 +126,11 @@ class Pod:
             # container, removed with it (`rm -v`). Not a tmpfs: podman 4.3 loses a tmpfs's mode on restart.
             flags.append(f"--volume={mount['mountPath']}")
         flags += [f"--env={name}={value}" for name, value in self.env().items()]
+        for ref in self.secret_refs():
+            if ref.var in (secrets or {}):
+                flags += (secrets or {})[ref.var]
+            elif not ref.optional:
+                raise ValueError(f"{ref.var} needs the Secret {ref.secret} (key {ref.key}), and none was given")
         if limits:
             given = self.container.get("resources", {}).get("limits", {})
             if "memory" in given:

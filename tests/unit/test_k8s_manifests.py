@@ -1,15 +1,18 @@
 """The Kubernetes manifests (deploy/k8s) as `make k8s` renders them: valid objects that fit the service and image.
 
-Rendered offline with `kubectl kustomize` and validated against the Kubernetes 1.32 OpenAPI schemas
-(kubernetes-validate, strict: an unknown field is an error). One test asks a real `bentoml serve` for the probe paths.
+Every overlay (dev, prod, canary) is rendered offline with `kubectl kustomize` and validated against the Kubernetes
+1.32 OpenAPI schemas (kubernetes-validate, strict: an unknown field is an error). One test asks a real `bentoml serve`
+for the probe paths.
 """
 
 from __future__ import annotations
 
+import base64
 import shutil
 import subprocess
 from importlib import resources
 from typing import Any
+from urllib.parse import urlsplit
 
 import httpx
 import kubernetes_validate
@@ -17,7 +20,7 @@ import pytest
 import yaml
 
 from deploy.image import IMAGE_NAME
-from deploy.pod import OVERLAYS, ROOT, Manifest, Pod, find, quantity, render
+from deploy.pod import APP, OVERLAYS, ROOT, Manifest, Pod, find, quantity, render
 from harness.devserver import Server
 from wine_quality.settings import Settings, env_names
 
@@ -25,13 +28,20 @@ KUBERNETES_VERSION = "1.32.0"  # the kubectl on these machines; every object is 
 KINDS = {"Namespace", "ConfigMap", "Service", "Deployment", "HorizontalPodAutoscaler", "PodDisruptionBudget"}
 CUSTOM_KINDS = {"ServiceMonitor"}  # CRDs (Prometheus Operator): no schema in Kubernetes; checked by hand below
 PROBES = ("startupProbe", "readinessProbe", "livenessProbe")
+WORKLOADS = ("Deployment", "StatefulSet")
+CHALLENGER = f"{APP}-canary"
 
 pytestmark = pytest.mark.skipif(not shutil.which("kubectl"), reason="kubectl renders the manifests (kustomize)")
 
 
 @pytest.fixture(scope="module", params=OVERLAYS)
-def objects(request: pytest.FixtureRequest) -> list[Manifest]:
-    return render(request.param)
+def overlay(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
+@pytest.fixture(scope="module")
+def objects(overlay: str) -> list[Manifest]:
+    return render(overlay)
 
 
 @pytest.fixture(scope="module")
@@ -96,7 +106,7 @@ def test_ports_are_the_service_port(objects: list[Manifest], pod: Pod) -> None:
     service = find(objects, "Service", "wine-quality")
     assert [p["targetPort"] for p in service["spec"]["ports"]] == [named]
     assert {pod.container[p]["httpGet"]["port"] for p in PROBES} == {named}
-    annotations = find(objects, "Deployment")["spec"]["template"]["metadata"]["annotations"]
+    annotations = find(objects, "Deployment", APP)["spec"]["template"]["metadata"]["annotations"]
     assert annotations["prometheus.io/port"] == str(pod.port)
 
 
@@ -130,34 +140,58 @@ def test_api_key_comes_from_an_optional_secret(pod: Pod) -> None:
     assert "WINE_API_KEY" not in pod.env()
 
 
-def test_pod_meets_the_restricted_pod_security_standard(objects: list[Manifest], pod: Pod) -> None:
-    """Non-root, no privilege escalation, no capabilities, default seccomp, read-only root, no API token."""
-    context = {**pod.spec["securityContext"], **pod.container["securityContext"]}
-    assert context["runAsNonRoot"] is True and context["runAsUser"] > 0
-    assert context["allowPrivilegeEscalation"] is False
-    assert context["capabilities"]["drop"] == ["ALL"] and "add" not in context["capabilities"]
-    assert context["seccompProfile"]["type"] == "RuntimeDefault"
-    assert context["readOnlyRootFilesystem"] is True
-    assert pod.spec["automountServiceAccountToken"] is False
+def test_capture_database_url_comes_from_a_secret(overlay: str, objects: list[Manifest]) -> None:
+    """Every pod of the service reads WINE_CAPTURE_URL from the Secret wine-quality-capture, never from a plain
+    value; prod (and the canary built on it) requires the Secret, the dev overlay generates it."""
+    for deployment in (o for o in objects if o["kind"] == "Deployment"):
+        refs = {r.var: r for r in Pod.of(objects, deployment["metadata"]["name"]).secret_refs()}
+        assert refs["WINE_CAPTURE_URL"].key == "url"
+        assert refs["WINE_CAPTURE_URL"].optional is (overlay == "dev")
+        generated = [o for o in objects if o["kind"] == "Secret"]
+        if overlay == "dev":
+            assert (
+                refs["WINE_CAPTURE_URL"].secret == find(generated, "Secret", "wine-quality-capture")["metadata"]["name"]
+            )
+        else:
+            assert refs["WINE_CAPTURE_URL"].secret == "wine-quality-capture" and not generated
+    assert "WINE_CAPTURE_URL" not in Pod.of(objects).env()
+
+
+def test_pod_meets_the_restricted_pod_security_standard(objects: list[Manifest]) -> None:
+    """Every pod (the service's, and the dev overlay's PostgreSQL): non-root, no privilege escalation, no
+    capabilities, default seccomp, read-only root, no API token."""
+    workloads = [o for o in objects if o["kind"] in WORKLOADS]
+    assert workloads
+    for workload in workloads:
+        spec = workload["spec"]["template"]["spec"]
+        for container in spec["containers"]:
+            context = {**spec["securityContext"], **container["securityContext"]}
+            assert context["runAsNonRoot"] is True and context["runAsUser"] > 0
+            assert context["allowPrivilegeEscalation"] is False
+            assert context["capabilities"]["drop"] == ["ALL"] and "add" not in context["capabilities"]
+            assert context["seccompProfile"]["type"] == "RuntimeDefault"
+            assert context["readOnlyRootFilesystem"] is True
+        assert spec["automountServiceAccountToken"] is False
     namespace = find(objects, "Namespace")
     assert namespace["metadata"]["labels"]["pod-security.kubernetes.io/enforce"] == "restricted"
     assert all(o["metadata"].get("namespace") == namespace["metadata"]["name"] for o in objects if o is not namespace)
 
 
 def test_where_bentoml_writes_is_a_volume(pod: Pod) -> None:
-    """BentoML writes its home (store folders, Prometheus multiprocess files) and temporary files (Unix sockets);
-    with a read-only root both must be emptyDir mounts (the e2e test runs the image this way)."""
+    """BentoML writes its home (store folders, Prometheus multiprocess files) and temporary files (Unix sockets),
+    capture its SQLite file when no database URL is given; with a read-only root all must be emptyDir mounts (the
+    e2e test runs the image this way)."""
     mounts = {m["mountPath"] for m in pod.container["volumeMounts"]}
-    assert {pod.env()["BENTOML_HOME"], "/tmp"} <= mounts
+    assert {pod.env()["BENTOML_HOME"], "/tmp", pod.env()["WINE_CAPTURE_DIR"]} <= mounts
     assert all("emptyDir" in v for v in pod.spec["volumes"])
 
 
 def test_selectors_find_the_pods(objects: list[Manifest], pod: Pod) -> None:
     """The Service, PodDisruptionBudget, spread constraints and HPA all point at this Deployment's pods."""
-    deployment = find(objects, "Deployment")
+    deployment = find(objects, "Deployment", APP)
     labels = deployment["spec"]["template"]["metadata"]["labels"]
     assert deployment["spec"]["selector"]["matchLabels"].items() <= labels.items()
-    assert find(objects, "Service")["spec"]["selector"].items() <= labels.items()
+    assert find(objects, "Service", APP)["spec"]["selector"].items() <= labels.items()
     assert find(objects, "PodDisruptionBudget")["spec"]["selector"]["matchLabels"].items() <= labels.items()
     for spread in pod.spec["topologySpreadConstraints"]:
         assert spread["labelSelector"]["matchLabels"].items() <= labels.items()
@@ -190,8 +224,84 @@ def test_service_monitor_scrapes_the_service() -> None:
 @pytest.mark.integration
 def test_probe_and_scrape_paths_are_served(objects: list[Manifest], pod: Pod, server: Server) -> None:
     """A real `bentoml serve` of the service answers 200 on every probe path and on the scrape path."""
-    annotations = find(objects, "Deployment")["spec"]["template"]["metadata"]["annotations"]
+    annotations = find(objects, "Deployment", APP)["spec"]["template"]["metadata"]["annotations"]
     paths = {pod.probe_path(p) for p in PROBES} | {annotations["prometheus.io/path"]}
     for path in sorted(paths):
         reply = httpx.get(f"{server.url}{path}", timeout=10)
         assert reply.status_code == 200, f"{path}: {reply.status_code}"
+
+
+def test_dev_runs_postgresql_with_a_volume() -> None:
+    """The dev overlay's PostgreSQL: a StatefulSet keeping its data on a volume claimed per pod, behind a headless
+    Service; its credentials come from the same generated Secret as the service's URL, which names that Service, its
+    port and the database; the service's own selectors leave its pod alone."""
+    objects = render("dev")
+    database = find(objects, "StatefulSet", "wine-quality-postgres")
+    service = find(objects, "Service", "wine-quality-postgres")
+    secret = find(objects, "Secret", "wine-quality-capture")
+    assert database["spec"]["serviceName"] == service["metadata"]["name"]
+    assert service["spec"]["clusterIP"] == "None"
+    (claim,) = database["spec"]["volumeClaimTemplates"]
+    container = database["spec"]["template"]["spec"]["containers"][0]
+    mounts = {m["name"]: m["mountPath"] for m in container["volumeMounts"]}
+    plain = {v["name"]: v["value"] for v in container["env"] if "value" in v}
+    assert plain["PGDATA"].startswith(mounts[claim["metadata"]["name"]] + "/")
+    values = {key: base64.b64decode(value).decode() for key, value in secret["data"].items()}
+    from_secret = {v["name"]: v["valueFrom"]["secretKeyRef"] for v in container["env"] if "valueFrom" in v}
+    assert {ref["name"] for ref in from_secret.values()} == {secret["metadata"]["name"]}
+    env = {name: values[ref["key"]] for name, ref in from_secret.items()}
+    url = urlsplit(values["url"])
+    assert (url.username, url.password) == (env["POSTGRES_USER"], env["POSTGRES_PASSWORD"])
+    assert url.path == f"/{env['POSTGRES_DB']}"
+    assert url.hostname == service["metadata"]["name"]
+    assert url.port == service["spec"]["ports"][0]["port"] == container["ports"][0]["containerPort"]
+    labels = database["spec"]["template"]["metadata"]["labels"]
+    assert not find(objects, "Service", APP)["spec"]["selector"].items() <= labels.items()
+    assert not find(objects, "PodDisruptionBudget")["spec"]["selector"]["matchLabels"].items() <= labels.items()
+
+
+def test_canary_serves_the_challenger_beside_the_champion() -> None:
+    """The canary overlay: prod's champion and a second Deployment running the challenger's image from one pod,
+    both behind the one Service, each Deployment selecting only its own pods (told apart by `track`), the
+    autoscaler on the champion only, both scraped with their track, sharing the settings and the capture Secret."""
+    objects = render("canary")
+    champion, challenger = find(objects, "Deployment", APP), find(objects, "Deployment", CHALLENGER)
+    pods = {d["metadata"]["name"]: d["spec"]["template"]["metadata"]["labels"] for d in (champion, challenger)}
+    assert (pods[APP]["track"], pods[CHALLENGER]["track"]) == ("champion", "challenger")
+    service = find(objects, "Service", APP)
+    assert [o["metadata"]["name"] for o in objects if o["kind"] == "Service"] == [APP]
+    for deployment, other in ((champion, challenger), (challenger, champion)):
+        name = deployment["metadata"]["name"]
+        assert service["spec"]["selector"].items() <= pods[name].items()
+        assert not deployment["spec"]["selector"]["matchLabels"].items() <= pods[other["metadata"]["name"]].items()
+    assert find(objects, "HorizontalPodAutoscaler")["spec"]["scaleTargetRef"]["name"] == APP
+    assert 1 <= challenger["spec"]["replicas"] < find(objects, "HorizontalPodAutoscaler")["spec"]["minReplicas"]
+    images = {name: Pod.of(objects, name).container["image"] for name in (APP, CHALLENGER)}
+    assert images == {APP: f"{IMAGE_NAME}:latest", CHALLENGER: f"{IMAGE_NAME}-challenger:latest"}
+    for name in (APP, CHALLENGER):
+        annotations = find(objects, "Deployment", name)["spec"]["template"]["metadata"]["annotations"]
+        assert annotations["prometheus.io/scrape"] == "true"
+    monitor = find(objects, "ServiceMonitor")
+    assert "track" in monitor["spec"]["podTargetLabels"]
+    assert monitor["spec"]["selector"]["matchLabels"].items() <= service["metadata"]["labels"].items()
+    assert Pod.of(objects, CHALLENGER).env() == Pod.of(objects, APP).env()
+    assert Pod.of(objects, CHALLENGER).secret_refs() == Pod.of(objects, APP).secret_refs()
+
+
+def test_make_k8s_pins_the_challengers_image_apart() -> None:
+    """`make k8s OVERLAY=canary K8S_IMAGE=... K8S_CHALLENGER_IMAGE=...` sets each Deployment's image, even when
+    both are tags of one repository."""
+    champion, challenger = (
+        "registry.example.com:5000/team/wine-quality:1.0",
+        "registry.example.com:5000/team/wine-quality:1.1",
+    )
+    done = subprocess.run(
+        ["make", "-s", "k8s", "OVERLAY=canary", f"K8S_IMAGE={champion}", f"K8S_CHALLENGER_IMAGE={challenger}"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+    )
+    assert done.returncode == 0, done.stderr
+    objects = [o for o in yaml.safe_load_all(done.stdout) if o]
+    assert Pod.of(objects).container["image"] == champion
+    assert Pod.of(objects, CHALLENGER).container["image"] == challenger
