@@ -40,32 +40,76 @@ export function el(tag, attrs = {}, ...children) {
 
 export const fixed = (x, digits = 2) => (typeof x === "number" && Number.isFinite(x) ? x.toFixed(digits) : "–");
 
+/** A probability as a percentage with one decimal; a tiny one that is not 0 is "< 0.1 %", not "0.0 %". */
+export function percent(p) {
+  if (typeof p !== "number" || !Number.isFinite(p)) return "–";
+  return p > 0 && p < 0.0005 ? "< 0.1 %" : `${(p * 100).toFixed(1)} %`;
+}
+
+/** A labelled group of radio buttons, one per option ({value, label}); `checked` is the one ticked (and on reset). */
+export function radios(name, legend, options, checked) {
+  return el("fieldset", { class: "choice" }, el("legend", {}, legend),
+    options.map(({ value, label }) => el("label", {},
+      el("input", { type: "radio", name, value, checked: value === checked }), ` ${label}`)));
+}
+
+/** Model kinds as radio options, each labelled with its name. */
+export const modelOptions = (kinds) => kinds.map((value) => ({ value, label: MODEL_NAMES[value] || value }));
+
+/** The type options of the Wine schema, as radio options ("red wine", "white wine"). */
+export const typeOptions = (wineType) => wineType.values.map((value) => ({ value, label: `${value} wine` }));
+
 function resolve(doc, node) {
   const ref = node && node.$ref;
   return ref ? ref.split("/").slice(1).reduce((at, key) => (at ? at[key] : undefined), doc) : node;
 }
 
 /**
- * The features, read from the service's OpenAPI document: the `Wine` schema's properties in order, each with its
- * bounds, example and unit (the description ends with the unit in parentheses); /predict_batch's row limit; and
+ * What the page needs of the API, read from the service's OpenAPI document: the features (the `Wine` schema's number
+ * properties in order, each with its bounds, example and unit, the description ending with the unit in parentheses);
+ * the wine's type (the property with allowed values, or null where the service takes none); the grading models and
+ * the batch columns /predict_batch takes; the row limit of both batch routes; whether the service classifies; and
  * /feedback's grade (its description and bounds) and list limit, or null where the service takes no feedback.
  */
 export async function loadSchema() {
   const answer = await api("docs.json");
-  const wine = answer.ok && answer.data.components && answer.data.components.schemas.Wine;
+  const doc = answer.ok ? answer.data : {};
+  const wine = doc.components && doc.components.schemas.Wine;
   if (!wine) throw new Error(`no Wine schema in docs.json (${answer.data.error || answer.status})`);
-  const features = Object.entries(wine.properties).map(([name, p]) => {
+  const properties = Object.entries(wine.properties);
+  const features = properties.filter(([, p]) => p.type === "number").map(([name, p]) => {
     const found = /^(.*?)\s*\(([^()]*(?:\([^()]*\)[^()]*)*)\)\s*$/.exec(p.description || "");
     return {
       name, min: p.minimum, max: p.maximum, example: p.example,
       about: found ? found[1] : p.description || "", unit: found ? found[2] : "",
     };
   });
-  const batch = answer.data.paths["/predict_batch"];
-  const content = batch && batch.post.requestBody && batch.post.requestBody.content["application/json"];
-  const samples = content && resolve(answer.data, resolve(answer.data, content.schema).properties.samples);
-  const maxRows = (samples && samples.maxItems) || 10000;
-  return { features, maxRows, feedback: feedbackShape(answer.data, maxRows) };
+  const [typeName, type] = properties.find(([, p]) => Array.isArray(p.enum)) || [];
+  const predict = batchShape(doc, "/predict_batch");
+  if (!predict) throw new Error("no /predict_batch in docs.json");
+  const classify = doc.paths["/classify"] && batchShape(doc, "/classify_batch");
+  const maxRows = Math.min(predict.maxRows, classify ? classify.maxRows : Infinity);
+  return {
+    features, maxRows, feedback: feedbackShape(doc, maxRows),
+    wineType: type ? { name: typeName, values: type.enum, default: type.default, about: type.description || "" } : null,
+    models: predict.models, columns: predict.columns, classify: Boolean(classify),
+  };
+}
+
+/** A batch route's row limit, the models its `model` field allows, and the column names its `columns` field takes. */
+function batchShape(doc, path) {
+  const post = doc.paths[path] && doc.paths[path].post;
+  const content = post && post.requestBody && post.requestBody.content["application/json"];
+  if (!content) return null;
+  const body = resolve(doc, content.schema);
+  const samples = resolve(doc, body.properties.samples);
+  const model = body.properties.model || {};
+  const columns = body.properties.columns;
+  return {
+    maxRows: (samples && samples.maxItems) || 10000,
+    models: model.enum || (model.const ? [model.const] : []),
+    columns: ((columns && columns.prefixItems) || []).map((item) => item.const),
+  };
 }
 
 function feedbackShape(doc, maxRows) {

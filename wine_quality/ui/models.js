@@ -1,41 +1,86 @@
-// The served models, from GET /models: version, creation time, held-out and cross-validated metrics, training data.
-// Only what an entry has is shown; fields this page does not know are left out.
+// The served models, from GET /models: version, creation time, training data, and each wine type's figures side by
+// side (rows, held-out and cross-validated metrics, a classifier's probability scores). Only what an entry has is
+// shown; fields this page does not know are left out.
 
 import { MODEL_NAMES, el, fixed } from "./common.js";
 
-const METRIC_NAMES = { mae: "Mean absolute error", rmse: "Root mean squared error", r2: "R²" };
+const METRIC_NAMES = {
+  mae: "Mean absolute error", rmse: "Root mean squared error", r2: "R²", brier: "Brier score",
+  brier_good: "Brier score of P(good)", accuracy: "Accuracy of the likeliest grade",
+};
+const ROW_NAMES = {
+  rows: "In the data files", rows_unique: "Unique", rows_train: "Training", rows_test: "Held out",
+  rows_fitted: "Fitted by the saved model",
+};
+const LAYOUTS = { pooled: "one model for every type", per_type: "one model per type" };
 
 function metricName(key) {
   if (METRIC_NAMES[key]) return METRIC_NAMES[key];
   const within = /^within_(\d+)_(\d+)$/.exec(key);
   if (within) return `Within ±${within[1]}.${within[2]} grade`;
-  const coverage = /^coverage_(\d+)_(\d+)$/.exec(key);
-  if (coverage) return `Coverage of the ${Math.round(Number(`${coverage[1]}.${coverage[2]}`) * 100)} % interval`;
   return key.replace(/_/g, " ");
 }
 
-const isShare = (key) => /^(within|coverage)_/.test(key);
+const isShare = (key) => /^(within|coverage|accuracy)/.test(key);
 const value = (key, x) => (isShare(key) ? `${fixed(x * 100, 1)} %` : fixed(x, 3));
 const isNumber = (x) => typeof x === "number" && Number.isFinite(x);
+const union = (lists) => [...new Set(lists.flat())];
 
-function heldOut(metrics) {
-  const keys = Object.keys(metrics || {}).filter((k) => isNumber(metrics[k]));
-  if (!keys.length) return "";
-  return el("table", { class: "metrics" }, el("caption", {}, "Held-out test rows"),
-    el("tbody", {}, keys.map((k) => el("tr", {}, el("th", { scope: "row" }, metricName(k)),
-      el("td", {}, value(k, metrics[k]))))));
+/**
+ * A table of one figure per type, side by side: `rows` are [key, label, type section -> number or undefined], and
+ * `cell` writes a number (with more below it if need be). Left out when no type has any of its figures.
+ */
+function byType(types, figures, caption, rows, cell = (key, x) => value(key, x)) {
+  const names = Object.keys(types);
+  const kept = rows.filter(([, , pick]) => names.some((t) => isNumber(pick(types[t]))));
+  if (!kept.length) return "";
+  return el("table", { class: "metrics", "data-figures": figures }, el("caption", {}, caption),
+    el("thead", {}, el("tr", {}, el("th", { scope: "col" }, "Figure"),
+      names.map((t) => el("th", { scope: "col" }, `${t} wines`)))),
+    el("tbody", {}, kept.map(([key, label, pick]) => el("tr", { "data-metric": key },
+      el("th", { scope: "row" }, label),
+      names.map((t) => el("td", { "data-type": t }, isNumber(pick(types[t])) ? cell(key, pick(types[t]), t) : "–"))))));
 }
 
-function crossValidated(cv) {
-  const keys = Object.keys(cv || {}).filter((k) => cv[k] && isNumber(cv[k].mean));
-  if (!keys.length) return "";
+function typeFigures(m) {
+  const types = Object.fromEntries(Object.entries(m.types && typeof m.types === "object" ? m.types : {})
+    .map(([t, s]) => [t, s && typeof s === "object" ? s : {}]));
+  const sections = Object.values(types);
+  const level = isNumber(m.served_coverage) ? String(m.served_coverage) : null;
+  const held = union(sections.map((s) => Object.keys(s.metrics || {}).filter((k) => isNumber(s.metrics[k]))));
+  const servedLevel = level ? [
+    ["coverage", `Coverage of the ${fixed(m.served_coverage * 100, 0)} % interval`,
+      (s) => ((s.metrics || {}).coverage || {})[level]],
+    ["width", `Mean width of the ${fixed(m.served_coverage * 100, 0)} % interval`,
+      (s) => ((s.metrics || {}).width || {})[level]],
+  ] : [];
+  const cvKeys = union(sections.map((s) => Object.keys(s.cv_metrics || {})
+    .filter((k) => s.cv_metrics[k] && isNumber(s.cv_metrics[k].mean))));
+  const cv = sections.map((s) => s.cv_metrics || {}).find((c) => isNumber(c.folds)) || {};
   const how = [isNumber(cv.folds) ? `${cv.folds} folds` : "", isNumber(cv.repeats) ? `${cv.repeats} repeats` : ""]
     .filter(Boolean).join(" × ");
-  return el("table", { class: "metrics" }, el("caption", {}, `Cross-validated${how ? ` (${how})` : ""}`),
-    el("thead", {}, el("tr", {}, el("th", { scope: "col" }, "Metric"), el("th", { scope: "col" }, "Mean"),
-      el("th", { scope: "col" }, "Std"))),
-    el("tbody", {}, keys.map((k) => el("tr", {}, el("th", { scope: "row" }, metricName(k)),
-      el("td", {}, value(k, cv[k].mean)), el("td", {}, isNumber(cv[k].std) ? `± ${value(k, cv[k].std)}` : "")))));
+  const scores = (s) => (s.probabilities || {}).held_out || {};
+  const baselines = (key, x, t) => {
+    const figures = types[t].probabilities || {};
+    const others = [["prior", figures.prior_baseline], ["majority", figures.majority_baseline]]
+      .filter(([, b]) => b && isNumber(b[key])).map(([name, b]) => `${name} ${value(key, b[key])}`);
+    return [value(key, x), others.length ? el("small", { class: "below" }, `baselines: ${others.join(", ")}`) : ""];
+  };
+  return [
+    byType(types, "rows", "Wines", Object.entries(ROW_NAMES).map(([k, label]) => [k, label, (s) => (s.rows || {})[k]]),
+      (key, x) => String(x)),
+    byType(types, "held-out", "Held-out test rows",
+      [...held.map((k) => [k, metricName(k), (s) => (s.metrics || {})[k]]), ...servedLevel]),
+    byType(types, "cv", `Cross-validated${how ? ` (${how})` : ""}`,
+      cvKeys.map((k) => [k, metricName(k), (s) => ((s.cv_metrics || {})[k] || {}).mean]),
+      (key, x, t) => {
+        const std = types[t].cv_metrics[key].std;
+        return [value(key, x), isNumber(std) ? el("small", { class: "below" }, `± ${value(key, std)}`) : ""];
+      }),
+    byType(types, "probabilities", "Grade probabilities on held-out rows",
+      union(sections.map((s) => Object.keys(scores(s)))).map((k) => [k, metricName(k), (s) => scores(s)[k]]),
+      baselines),
+  ];
 }
 
 function item(term, ...details) {
@@ -44,11 +89,10 @@ function item(term, ...details) {
 }
 
 function trainingData(data) {
-  if (!data || typeof data !== "object") return [];
-  const rows = Object.keys(data).filter((k) => /^rows/.test(k) && isNumber(data[k]))
-    .map((k) => `${data[k]} ${k === "rows" ? "rows" : k.replace(/^rows_/, "")}`).join(", ");
-  return [...item("Training data", data.file, rows ? ` (${rows})` : ""),
-    ...item("Data SHA-256", data.sha256 ? el("code", { class: "hash" }, data.sha256) : "")];
+  const files = data && Array.isArray(data.files) ? data.files.filter((f) => f && f.file) : [];
+  return item("Training data", files.length ? el("ul", { class: "files" }, files.map((f) => el("li", {},
+    f.file, isNumber(f.rows) ? ` (${f.rows} rows)` : "",
+    f.sha256 ? el("code", { class: "hash", title: "SHA-256" }, f.sha256) : ""))) : "");
 }
 
 function created(iso) {
@@ -58,13 +102,21 @@ function created(iso) {
     : when.toLocaleString(undefined, { dateStyle: "medium", timeStyle: "long" }));
 }
 
+function grades(classification) {
+  const c = classification || {};
+  if (!Array.isArray(c.classes) || !c.classes.length) return [];
+  return item("Grades", `${c.classes.join(", ")}`, isNumber(c.good_threshold) ? `; good from ${c.good_threshold}` : "");
+}
+
 /** One served model's card: only the parts its entry has. */
 export function modelCard(kind, m) {
   return el("article", { class: "model", "data-kind": kind },
     el("h3", {}, MODEL_NAMES[kind] || kind),
     el("dl", {}, ...item("Version", m.tag ? el("code", { class: "tag" }, m.tag) : ""),
-      ...item("Created", created(m.created)), ...trainingData(m.data)),
-    heldOut(m.metrics), crossValidated(m.cv_metrics));
+      ...item("Created", created(m.created)),
+      ...item("Estimator", m.estimator || "", m.estimator && LAYOUTS[m.layout] ? `, ${LAYOUTS[m.layout]}` : ""),
+      ...grades(m.classification), ...trainingData(m.data)),
+    typeFigures(m));
 }
 
 /** Fill the models panel from GET /models's answer; returns the entries by kind (empty when unreadable). */
