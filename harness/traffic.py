@@ -28,13 +28,23 @@ def _post(url: str, body: dict[str, object]) -> None:
     answer.raise_for_status()
 
 
-def send_rows(base_url: str, kind: str, rows: np.ndarray, batch: int = 1, clients: int = 8) -> None:
-    """Grade rows with a model: one wine per request on /predict or /predict_net (batch=1), else /predict_batch."""
+def send_rows(
+    base_url: str, kind: str, rows: np.ndarray, batch: int = 1, clients: int = 8, wine_type: str | None = None
+) -> None:
+    """Grade rows with a model: one wine per request on /predict or /predict_net (batch=1), else /predict_batch;
+    `wine_type` is sent with every wine (a `type` field, a `type` column), else left out (red)."""
+    typed = {} if wine_type is None else {"type": wine_type}
     if batch == 1:
-        jobs = [(base_url + ROUTES[kind], dict(zip(FEATURE_NAMES, row.tolist(), strict=True))) for row in rows]
-    else:
         jobs = [
-            (base_url + "/predict_batch", {"model": kind, "columns": list(FEATURE_NAMES), "data": chunk.tolist()})
+            (base_url + ROUTES[kind], {**dict(zip(FEATURE_NAMES, row.tolist(), strict=True)), **typed}) for row in rows
+        ]
+    else:
+        columns = list(FEATURE_NAMES) + list(typed)
+        jobs = [
+            (
+                base_url + "/predict_batch",
+                {"model": kind, "columns": columns, "data": [r + list(typed.values()) for r in chunk.tolist()]},
+            )
             for chunk in np.array_split(rows, max(1, len(rows) // batch))
         ]
     with ThreadPoolExecutor(clients) as pool:
@@ -58,9 +68,10 @@ def scrape(base_url: str) -> str:
     return answer.text
 
 
-def feature_psi(metrics_text: str, kind: str) -> dict[str, float]:
-    """Feature -> PSI of one model, as /metrics says."""
-    return {f: v for (f, m), v in samples(metrics_text, "wine_feature_drift_psi").items() if m == kind}
+def feature_psi(metrics_text: str, kind: str, wine_type: str = "red") -> dict[str, float]:
+    """Feature -> PSI of one model's window of one wine type, as /metrics says."""
+    psi = samples(metrics_text, "wine_feature_drift_psi")
+    return {f: v for (f, m, t), v in psi.items() if (m, t) == (kind, wine_type)}
 
 
 def private_home(folder: Path) -> str:

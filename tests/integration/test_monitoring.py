@@ -1,4 +1,5 @@
-"""Drift monitoring of a real server with two entry workers: red wines, then white wines, then red wines again.
+"""Drift monitoring of a real server with two entry workers: red wines, white wines sent as white, white wines sent
+as red (left untyped), then red wines again.
 
 The server is this module's own (its own BENTOML_HOME over the session's model store, its own capture database): no
 other test's traffic enters its drift window or its live accuracy, and its Prometheus files are its own. The tests
@@ -53,11 +54,12 @@ class Monitored:
 
     server: Server
     logs: Path
-    sent: dict[str, list[np.ndarray]] = field(default_factory=lambda: {"sklearn": [], "torch": []})
+    sent: dict[tuple[str, str], list[np.ndarray]] = field(default_factory=dict)
 
-    def send(self, kind: str, rows: np.ndarray, batch: int = 1) -> None:
-        send_rows(self.server.url, kind, rows, batch)
-        self.sent[kind].append(rows)
+    def send(self, kind: str, rows: np.ndarray, batch: int = 1, wine_type: str | None = None) -> None:
+        """Grade rows; `wine_type` None sends them without a type, so as red wines."""
+        send_rows(self.server.url, kind, rows, batch, wine_type=wine_type)
+        self.sent.setdefault((kind, wine_type or "red"), []).append(rows)
 
     def report(self) -> dict[str, object]:
         answer = httpx.get(self.server.url + "/monitoring", timeout=30)
@@ -89,7 +91,7 @@ def labelled(monitored: Monitored) -> str:
     """/metrics once a wine graded by the sklearn model and one classified have their tasters' grades (6 and 5)."""
     url = monitored.server.url
     graded = httpx.post(url + "/predict", json=EXAMPLE, timeout=30).json()
-    monitored.sent["sklearn"].append(np.array([[EXAMPLE[n] for n in FEATURE_NAMES]]))
+    monitored.sent.setdefault(("sklearn", "red"), []).append(np.array([[EXAMPLE[n] for n in FEATURE_NAMES]]))
     classified = httpx.post(url + "/classify", json=EXAMPLE, timeout=30).json()
     grades = [{"id": graded["id"], "quality": 6}, {"id": classified["id"], "quality": 5}]
     assert httpx.post(url + "/feedback", json=grades, timeout=30).status_code == 200
@@ -130,9 +132,9 @@ def _rule_test(tmp_path: Path, alert: str, values: dict[str, float], firing: lis
 
 def _psi_alert_test(tmp_path: Path, psi: dict[tuple[str, ...], float], firing: list[tuple[str, ...]]) -> str:
     """The scraped PSI values held for 15 minutes: the drift rule's expression must give `firing`."""
-    name = 'wine_feature_drift_psi{{feature="{}", model="{}"}}'.format
-    values = {name(f, m): v for (f, m), v in psi.items()}
-    return _rule_test(tmp_path, "WineFeatureDrift", values, [name(f, m) for f, m in firing])
+    name = 'wine_feature_drift_psi{{feature="{}", model="{}", type="{}"}}'.format
+    values = {name(*labels): v for labels, v in psi.items()}
+    return _rule_test(tmp_path, "WineFeatureDrift", values, [name(*labels) for labels in firing])
 
 
 def test_red_wines_keep_every_psi_low_and_both_workers_report_the_same(monitored: Monitored, tmp_path: Path) -> None:
@@ -145,47 +147,73 @@ def test_red_wines_keep_every_psi_low_and_both_workers_report_the_same(monitored
     models = report["models"]
     assert isinstance(models, dict)
     for kind in ("sklearn", "torch"):
-        assert models[kind]["rows"] == WINDOW
-        assert models[kind]["workers"] == 2  # the window is the service's, not one worker's share
+        assert models[kind]["red"]["rows"] == WINDOW and models[kind]["white"]["rows"] == 0
+        assert models[kind]["red"]["workers"] == 2  # the window is the service's, not one worker's share
     reads = [scrape(monitored.server.url) for _ in range(6)]  # new connections: both workers answer some
     figures = [samples(text, "wine_feature_drift_psi") for text in reads]
     assert all(f == figures[0] for f in figures)
     psi = figures[0]
-    assert {f for f, _ in psi} == set(FEATURE_NAMES) and {m for _, m in psi} == {"sklearn", "torch"}
+    assert {f for f, _, _ in psi} == set(FEATURE_NAMES) and {(m, t) for _, m, t in psi} == {
+        ("sklearn", "red"),
+        ("torch", "red"),
+    }
     assert max(psi.values()) < 0.1, psi
     for kind in ("sklearn", "torch"):
         for name in FEATURE_NAMES:
-            assert models[kind]["features"][name]["psi"] == pytest.approx(psi[name, kind])
-    assert samples(reads[0], "wine_drift_window_rows") == {("sklearn",): WINDOW, ("torch",): WINDOW, ("classifier",): 0}
+            assert models[kind]["red"]["features"][name]["psi"] == pytest.approx(psi[name, kind, "red"])
+    windows = {
+        (kind, t): WINDOW if kind != "classifier" and t == "red" else 0 for kind in models for t in ("red", "white")
+    }
+    assert samples(reads[0], "wine_drift_window_rows") == windows
     assert samples(reads[0], "wine_ready") == {(): 1.0}
     assert _psi_alert_test(tmp_path, psi, firing=[]) == ""  # the drift alert's expression stays quiet
 
 
-def test_white_wines_push_the_drift_above_the_alert_level(monitored: Monitored, tmp_path: Path) -> None:
-    """500 white rows sent to the sklearn model: total sulfur dioxide's and residual sugar's PSI rise above 0.25,
-    the drift rule's expression holds for them on the scraped values, the torch model's window is untouched, and
-    the out-of-range counters count every value outside the training range, summed over both workers."""
+def test_white_wines_sent_as_white_are_no_drift(monitored: Monitored, tmp_path: Path) -> None:
+    """500 white rows sent as white (one per request, and in batches with a type column) fill each model's white
+    window and keep every PSI there below 0.1: the white wines' own training data is their reference. The red
+    windows are untouched, and the drift rule stays quiet."""
+    white = sample_rows(WHITE, WINDOW, seed=4)
+    monitored.send("sklearn", white, wine_type="white")
+    monitored.send("torch", white, batch=25, wine_type="white")
+    text = scrape(monitored.server.url)
+    for kind in ("sklearn", "torch"):
+        as_white = feature_psi(text, kind, "white")
+        assert set(as_white) == set(FEATURE_NAMES) and max(as_white.values()) < 0.1, (kind, as_white)
+        assert max(feature_psi(text, kind, "red").values()) < 0.1
+    assert monitored.report()["models"]["sklearn"]["white"]["rows"] == WINDOW  # type: ignore[index]
+    psi = samples(text, "wine_feature_drift_psi")
+    assert _psi_alert_test(tmp_path, psi, firing=[]) == ""
+
+
+def test_white_wines_sent_as_red_push_the_drift_above_the_alert_level(monitored: Monitored, tmp_path: Path) -> None:
+    """500 white rows sent without a type (so as red) to the sklearn model: in its red window, total sulfur
+    dioxide's and residual sugar's PSI rise above 0.25, the drift rule's expression holds for them on the scraped
+    values, the torch model's red window is untouched, and the out-of-range counters count every value outside the
+    red training range, summed over both workers."""
     monitored.send("sklearn", sample_rows(WHITE, WINDOW, seed=2), batch=25)
     text = scrape(monitored.server.url)
     psi = samples(text, "wine_feature_drift_psi")
     sklearn, torch = feature_psi(text, "sklearn"), feature_psi(text, "torch")
     assert sklearn["total sulfur dioxide"] > 0.25 and sklearn["residual sugar"] > 0.25, sklearn
     assert max(torch.values()) < 0.1, torch
+    assert max(feature_psi(text, "sklearn", "white").values()) < 0.1  # the white window holds real white wines
     grades = samples(text, "wine_prediction_drift_psi")
-    assert set(grades) == {("sklearn",), ("torch",)}
-    drifted = [(f, m) for (f, m), v in psi.items() if v > 0.25]
-    assert ("total sulfur dioxide", "sklearn") in drifted
+    assert {m for m, _ in grades} == {"sklearn", "torch"}
+    drifted = [labels for labels, v in psi.items() if v > 0.25]
+    assert ("total sulfur dioxide", "sklearn", "red") in drifted and all(t == "red" for _, _, t in drifted)
     assert _psi_alert_test(tmp_path, psi, firing=drifted) == ""
 
-    ranges = httpx.get(monitored.server.url + "/models").json()["models"]["sklearn"]["feature_ranges"]
-    graded = np.concatenate(monitored.sent["sklearn"])
+    types = httpx.get(monitored.server.url + "/models").json()["models"]["sklearn"]["types"]
     counted = samples(text, "wine_outside_training_range_total")
-    for i, name in enumerate(FEATURE_NAMES):
-        low, high = ranges[name]
-        expected = int(np.sum((graded[:, i] < low) | (graded[:, i] > high)))
-        assert counted[name, "sklearn"] == expected, name
-    assert counted["residual sugar", "sklearn"] > 0
-    report = monitored.report()["models"]["sklearn"]  # type: ignore[index]
+    for wine_type in ("red", "white"):
+        graded = np.concatenate(monitored.sent["sklearn", wine_type])
+        for i, name in enumerate(FEATURE_NAMES):
+            low, high = types[wine_type]["feature_ranges"][name]
+            expected = int(np.sum((graded[:, i] < low) | (graded[:, i] > high)))
+            assert counted[name, "sklearn", wine_type] == expected, (wine_type, name)
+    assert counted["residual sugar", "sklearn", "red"] > 0
+    report = monitored.report()["models"]["sklearn"]["red"]  # type: ignore[index]
     so2 = report["features"]["total sulfur dioxide"]
     assert so2["recent_quantiles"]["0.5"] > 2 * so2["training_quantiles"]["0.5"]  # white wines hold far more SO2
 
@@ -202,8 +230,8 @@ def test_every_graded_row_is_logged_with_bentoml_monitor(monitored: Monitored) -
     files (one per entry worker)."""
     files = sorted((monitored.logs / MONITOR_NAME / "data").glob("data.*.log"))
     records = [json.loads(line) for f in files for line in f.read_text().splitlines() if line]
-    for kind, sent in monitored.sent.items():
-        graded = np.concatenate(sent)
+    for kind in ("sklearn", "torch"):
+        graded = np.concatenate([rows for (k, _), sent in monitored.sent.items() if k == kind for rows in sent])
         logged = [r for r in records if r["model"] == kind]
         assert len(logged) == len(graded), kind
         assert sorted(r["alcohol"] for r in logged) == sorted(graded[:, -1].tolist()), kind
@@ -238,15 +266,19 @@ def test_the_live_accuracy_alert_matches_each_tag_with_its_cards_mae(
     with the scraped label count (1), or 0.1 worse, not."""
     described = httpx.get(monitored.server.url + "/models", timeout=30).json()["models"]
     cv = samples(labelled, "wine_model_cv_mae")
-    assert cv == {(described[k]["tag"],): described[k]["cv_metrics"]["mae"]["mean"] for k in ("sklearn", "torch")}
+    assert cv == {
+        (described[k]["tag"], t): described[k]["types"][t]["cv_metrics"]["mae"]["mean"]
+        for k in ("sklearn", "torch")
+        for t in ("red", "white")
+    }
     tag = described["sklearn"]["tag"]
     counted = samples(labelled, "wine_live_labelled")
     assert counted == {(tag, "red"): 1.0, (described["classifier"]["tag"], "red"): 1.0}
     series = 'wine_live_{}{{model="{}", type="red"}}'.format
-    cv_series = {f'wine_model_cv_mae{{model="{t}"}}': v for (t,), v in cv.items()}
-    worse = {**cv_series, series("mae", tag): cv[tag,] + 0.2, series("labelled", tag): 150.0}
+    cv_series = {f'wine_model_cv_mae{{model="{t}", type="{w}"}}': v for (t, w), v in cv.items()}
+    worse = {**cv_series, series("mae", tag): cv[tag, "red"] + 0.2, series("labelled", tag): 150.0}
     assert _rule_test(tmp_path, "WineLiveErrorAboveCard", worse, firing=[series("mae", tag)]) == ""
     few = {**worse, series("labelled", tag): counted[tag, "red"]}
     assert _rule_test(tmp_path, "WineLiveErrorAboveCard", few, firing=[]) == ""
-    close = {**worse, series("mae", tag): cv[tag,] + 0.1}
+    close = {**worse, series("mae", tag): cv[tag, "red"] + 0.1}
     assert _rule_test(tmp_path, "WineLiveErrorAboveCard", close, firing=[]) == ""

@@ -13,7 +13,7 @@ import tritonclient.http as triton
 from tritonclient.utils import InferenceServerException
 
 from harness.devserver import Server
-from train.data import RED, load_wines
+from train.data import RED, WHITE, load_wines
 from wine_quality.schema import EXAMPLE, FEATURE_NAMES
 
 pytestmark = pytest.mark.integration
@@ -74,13 +74,21 @@ def test_the_triton_client_sees_a_live_ready_server_and_both_models(
 def test_model_metadata_names_the_input_columns_outputs_and_version(
     triton_client: triton.InferenceServerClient, trained: dict[str, dict[str, object]], kind: str
 ) -> None:
-    """The metadata: one version (the store tag's), ONNX Runtime, input `wines` [-1, 11] FP64 in schema order."""
+    """The metadata: one version (the store tag's), ONNX Runtime, input `wines` [-1, 11] FP64 in schema order, and
+    the optional input `type` [-1] BYTES, red or white."""
     tag = str(trained[kind]["tag"])
     metadata = triton_client.get_model_metadata(NAMES[kind])
     assert metadata["name"] == NAMES[kind] and metadata["versions"] == [tag.split(":")[1]]
     assert metadata["platform"] == "onnxruntime_onnx" and metadata["parameters"]["tag"] == tag
-    [wines] = metadata["inputs"]
+    [wines, wine_type] = metadata["inputs"]
     assert (wines["name"], wines["datatype"], wines["shape"]) == ("wines", "FP64", [-1, 11])
+    assert (wine_type["name"], wine_type["datatype"], wine_type["shape"]) == ("type", "BYTES", [-1])
+    assert wine_type["parameters"] == {
+        "optional": True,
+        "values": "red or white",
+        "default": "red",
+        "shapes": "[N] or [N, 1]",
+    }
     assert wines["parameters"]["columns"].split(", ") == list(FEATURE_NAMES)
     assert [(o["name"], o["shape"][1]) for o in metadata["outputs"]] == list(
         zip(OUTPUTS, [1, 1, 1, 11, 1], strict=True)
@@ -107,6 +115,25 @@ def test_infer_answers_what_predict_batch_answers(
     result = triton_client.infer(NAMES[kind], [tensor], outputs=outputs, request_id="r1")
     assert result.get_response()["id"] == "r1"
     assert_same_as_batch(result, batch_answer(client, kind, rows), n)
+
+
+@pytest.mark.parametrize("kind", ["sklearn", "torch"])
+def test_the_type_input_grades_white_wines_as_white(
+    triton_client: triton.InferenceServerClient, client: httpx.Client, kind: str
+) -> None:
+    """White wines with the BYTES input `type`: the answers /predict_batch gives the same wines with a type column,
+    not the red ones it gives them untyped."""
+    rows = load_wines(WHITE)[list(FEATURE_NAMES)].drop_duplicates().head(40).to_numpy(dtype=np.float64)
+    tensor = triton.InferInput("wines", list(rows.shape), "FP64")
+    tensor.set_data_from_numpy(rows)
+    types = triton.InferInput("type", [len(rows)], "BYTES")
+    types.set_data_from_numpy(np.array([b"white"] * len(rows), dtype=np.object_))
+    result = triton_client.infer(NAMES[kind], [tensor, types])
+    body = {"model": kind, "columns": [*FEATURE_NAMES, "type"], "data": [[*r, "white"] for r in rows.tolist()]}
+    as_white = client.post("/predict_batch", json=body).json()
+    assert_same_as_batch(result, as_white, len(rows))
+    as_red = batch_answer(client, kind, rows)
+    assert result.as_numpy("quality")[:, 0].tolist() != [p["quality"] for p in as_red["predictions"]]
 
 
 def test_the_client_defaults_and_a_gzip_body_work_on_a_version_path(

@@ -128,8 +128,8 @@ def test_a_tasters_grade_is_stored_and_counts_in_live_accuracy(page: Chrome, api
     assert after["mae"] == pytest.approx(((before["mae"] or 0) * n + error) / (n + 1))
     metrics = api.get("/metrics").text
     assert samples(metrics, "wine_live_mae")[answer["model"], "red"] == pytest.approx(after["mae"])
-    cv = api.get("/models").json()["models"]["torch"]["cv_metrics"]["mae"]["mean"]
-    assert samples(metrics, "wine_model_cv_mae")[(answer["model"],)] == pytest.approx(cv)
+    cv = api.get("/models").json()["models"]["torch"]["types"]["red"]["cv_metrics"]["mae"]["mean"]
+    assert samples(metrics, "wine_model_cv_mae")[answer["model"], "red"] == pytest.approx(cv)
 
 
 def test_a_second_grade_is_refused_saying_which_grade_is_stored(page: Chrome, api: httpx.Client) -> None:
