@@ -93,12 +93,23 @@ def _model_problem(model: Any, kind: str) -> str | None:
     return None
 
 
+ROW_FIELDS = {"id", "type", "quality", "interval", "outside_training_range"}
+
+
+def _wine_problem(row: dict[str, Any]) -> str | None:
+    """Each wine's own id (for POST /feedback) and its type: the load sends red wines, untyped."""
+    if not isinstance(row["id"], str) or not row["id"]:
+        return f"id missing or empty: {row['id']!r}"
+    return None if row["type"] == "red" else f"type {row['type']!r} for a red wine sent without a type"
+
+
 def single_problem(body: Any, kind: str) -> str | None:
     """What is wrong with a single prediction's body, or None."""
-    if not isinstance(body, dict) or set(body) != {"quality", "interval", "model", "runtime", "outside_training_range"}:
+    if not isinstance(body, dict) or set(body) != ROW_FIELDS | {"model", "runtime"}:
         return f"not a single prediction: {body!r:.300}"
     return (
         _model_problem(body["model"], kind)
+        or _wine_problem(body)
         or _quality_problem(body["quality"])
         or _interval_problem(body["interval"], body["quality"])
         or _outside_problem(body["outside_training_range"])
@@ -120,10 +131,11 @@ def batch_problem(body: Any, kind: str, sent: int) -> str | None:
     if len(predictions) != sent:
         return f"{len(predictions)} predictions for {sent} samples"
     for i, row in enumerate(predictions):
-        if not isinstance(row, dict) or set(row) != {"quality", "interval", "outside_training_range"}:
+        if not isinstance(row, dict) or set(row) != ROW_FIELDS:
             return f"prediction {i} is not a row prediction: {row!r:.300}"
         problem = (
-            _quality_problem(row["quality"])
+            _wine_problem(row)
+            or _quality_problem(row["quality"])
             or _interval_problem(row["interval"], row["quality"])
             or _outside_problem(row["outside_training_range"])
         )

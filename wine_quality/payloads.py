@@ -178,11 +178,19 @@ def _batch_schema(description: str, example: dict[str, Any]) -> Callable[[dict[s
             field.pop("default", None)
             schema["properties"][name] = {**sent, **field}
         row = schema["properties"]["data"]["items"]  # a row may end with the wine's type, as `columns` says
-        row["prefixItems"].append({"enum": list(TYPES), "description": "the wine's type, when `columns` ends with it"})
+        row["prefixItems"].append(
+            {"enum": list(TYPES), "description": "the wine's type: only, and always, when `columns` ends with 'type'"}
+        )
         row["maxItems"] = len(TYPED_COLUMNS)
         schema.update(ONE_FORM, description=f"{description} {SO2_RULE}", example=example)
 
     return amend
+
+
+# A rule across fields that JSON Schema cannot state (a row's length follows `columns`), so the description does
+ROWS_BEYOND_COLUMNS = (
+    "row {row}: 12 values for 11 columns: a row ends with its type only when `columns` ends with 'type'"
+)
 
 
 class _Batch(BaseModel):
@@ -205,6 +213,10 @@ class _Batch(BaseModel):
         if "types" in body:  # the name the type column's values are kept under: not a field a client sends
             raise PydanticCustomError("extra_forbidden", "Extra inputs are not permitted: types")
         columns, data = body.get("columns"), body.get("data")
+        if isinstance(columns, list) and columns != TYPED_COLUMNS and isinstance(data, list):
+            long = [i for i, row in enumerate(data) if isinstance(row, list) and len(row) == len(TYPED_COLUMNS)]
+            if long and len(columns) == len(FEATURE_NAMES):
+                raise PydanticCustomError("wine_rows", ROWS_BEYOND_COLUMNS, {"row": long[0]})
         if columns != TYPED_COLUMNS or not isinstance(data, list):
             return body
         short = [i for i, row in enumerate(data) if not isinstance(row, list) or len(row) != len(TYPED_COLUMNS)]

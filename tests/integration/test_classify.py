@@ -25,7 +25,7 @@ def test_the_seed_payload_gets_a_probability_per_grade_and_of_a_good_wine(
     data = answer.json()
     tag = str(trained["classifier"]["tag"])
     assert (data["model"], data["runtime"], data["good_threshold"]) == (tag, "onnx", 7)
-    assert list(data["probabilities"]) == ["3", "4", "5", "6", "7", "8"]
+    assert list(data["probabilities"]) == ["3", "4", "5", "6", "7", "8", "9"]  # the grades of both files
     probabilities = np.array(list(data["probabilities"].values()))
     assert probabilities.sum() == pytest.approx(1.0, abs=1e-9) and np.all(probabilities >= 0)
     assert data["good"] == pytest.approx(data["probabilities"]["7"] + data["probabilities"]["8"], abs=1e-12)
@@ -85,7 +85,7 @@ def test_classified_wines_reach_the_drift_monitor(client: httpx.Client) -> None:
 
     def counted() -> float:
         found = samples(client.get("/metrics").text, "wine_outside_training_range_total")
-        return found.get(("alcohol", "classifier"), 0.0)
+        return found.get(("alcohol", "classifier", "red"), 0.0)
 
     strong = {**EXAMPLE, "alcohol": 16.0}
     before = counted()

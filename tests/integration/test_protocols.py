@@ -53,7 +53,8 @@ def assert_same_as_batch(result: triton.InferResult, expected: dict[str, Any], n
     assert [[FEATURE_NAMES[i] for i in np.flatnonzero(row)] for row in flags] == [
         p["outside_training_range"] for p in predictions
     ]
-    ids = [i.decode() for i in result.as_numpy("id")[:, 0]]  # each wine's own id, for /feedback
+    # each wine's own id, for /feedback (tritonclient gives BYTES as bytes from binary data, as str from JSON)
+    ids = [i.decode() if isinstance(i, bytes) else i for i in result.as_numpy("id")[:, 0]]
     assert len(set(ids)) == n and all(len(i) == 36 for i in ids) and ids == sorted(ids)
 
 

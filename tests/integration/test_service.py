@@ -14,8 +14,8 @@ import numpy as np
 import pytest
 
 from harness.devserver import Server, start_server, workers
-from train.data import RED, file_sha256, load_wines
-from wine_quality.schema import EXAMPLE, FEATURE_NAMES
+from train.data import RED, WHITE, file_sha256, load_wines
+from wine_quality.schema import EXAMPLE, FEATURE_NAMES, MODEL_INPUTS, Wines
 from wine_quality.served import ServedModel
 from wine_quality.settings import ModelSettings, Settings
 
@@ -30,7 +30,7 @@ def real_rows(n: int) -> list[dict[str, float]]:
 
 def direct(kind: str, tag: str, rows: list[dict[str, float]], runtime: str = "onnx") -> np.ndarray:
     """What the saved model answers when called directly, outside the service."""
-    x = np.array([[r[name] for name in FEATURE_NAMES] for r in rows])
+    x = Wines.of(np.array([[r[name] for name in FEATURE_NAMES] for r in rows])).model_input()  # red wines
     settings = Settings(models=ModelSettings(tags={kind: tag}, runtime=runtime))
     return ServedModel.load(kind, settings).predictor(1)(x)
 
@@ -190,7 +190,8 @@ def test_the_row_limit_is_enforced_with_a_400(client: httpx.Client) -> None:
 def test_models_endpoint_describes_the_served_versions(
     client: httpx.Client, trained: dict[str, dict[str, object]]
 ) -> None:
-    """Tag, creation time, metrics, features and the training data checksum of both served models (GET or POST)."""
+    """Tag, creation time, each type's metrics, inputs and the training data's checksums of the served models (GET
+    or POST)."""
     answer = client.get("/models")
     assert answer.status_code == 200 and answer.headers["content-type"] == "application/json"
     assert client.post("/models").json() == answer.json()
@@ -200,12 +201,16 @@ def test_models_endpoint_describes_the_served_versions(
     assert set(models) == {"sklearn", "torch", "classifier"}
     for kind, info in models.items():
         assert info["tag"] == trained[kind]["tag"]
-        assert info["metrics"] == trained[kind]["metrics"]
-        assert info["cv_metrics"] == trained[kind]["cv_metrics"]
+        assert set(info["types"]) == {"red", "white"}  # trained on both files by default
+        for wine_type, figures in trained[kind]["types"].items():  # type: ignore[attr-defined]
+            assert info["types"][wine_type]["metrics"] == figures["metrics"]
+            assert info["types"][wine_type]["cv_metrics"] == figures["cv_metrics"]
+            assert "0.9" in info["types"][wine_type]["interval"]["half_width"]
         assert info["onnx"] == trained[kind]["onnx"] and info["runtime"] == "onnx"
-        assert info["served_coverage"] == 0.9 and "0.9" in info["interval"]["half_width"]
-        assert info["features"] == list(FEATURE_NAMES)
-        assert info["data"]["sha256"] == file_sha256(RED)
+        assert info["served_coverage"] == 0.9
+        assert info["features"] == list(MODEL_INPUTS)
+        files = {Path(f["file"]).name: f["sha256"] for f in info["data"]["files"]}
+        assert files == {RED.name: file_sha256(RED), WHITE.name: file_sha256(WHITE)}
         assert re.match(r"\d{4}-\d\d-\d\dT", info["created"])
 
 

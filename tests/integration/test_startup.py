@@ -74,7 +74,8 @@ def test_a_model_whose_features_do_not_match_the_schema_is_refused(
     write_pin(lock, "classifier", str(trained["classifier"]["tag"]))
     code, lines = serve_expecting_refusal({"WINE_MODEL_PINS": str(lock)})
     assert code != 0 and len(lines) == 1, lines
-    assert f"model {tag} expects features ['alcohol', 'pH']" in lines[0]
+    assert f"model {tag} takes inputs ['alcohol', 'pH'], not the service's" in lines[0]
+    assert "python -m train.torch_model" in lines[0]
     assert "retrain with `python -m train.torch_model`" in lines[0]
 
 

@@ -147,20 +147,22 @@ Parsed = tuple[np.ndarray, list[str] | None]  # the 11 measurements in schema or
 
 def _table(names: list[str], rows: list[list[Any]], where: str, text: bool = False) -> Parsed:
     """Rows of values under column names (the features in any order, and `type` if sent), as the measurements in
-    schema order and the types. Values are numbers, or with `text` (CSV) numbers written as text."""
+    schema order and the types. Values are numbers, or with `text` (CSV) numbers written as text. Rows are named from
+    0 in JSON (an index into the list) and from 1 in CSV (the header is row 0, as a spreadsheet shows it)."""
+    first = 1 if text else 0
     problem = _columns_problem(names)
     if problem:
         raise ProtocolError(f"{where}: {problem}")
     for i, row in enumerate(rows):
         if len(row) != len(names):
-            raise ProtocolError(f"{where} row {i}: {len(row)} values for {len(names)} columns")
+            raise ProtocolError(f"{where} row {i + first}: {len(row)} values for {len(names)} columns")
     order = [names.index(name) for name in FEATURE_NAMES]
     values = np.empty((len(rows), len(order)))
     for i, row in enumerate(rows):
         for k, j in enumerate(order):
             number = _number(row[j], text)
             if number is None:
-                raise ProtocolError(f"{where} row {i}, {names[j]!r}: {row[j]!r} is not a number")
+                raise ProtocolError(f"{where} row {i + first}, column {names[j]!r}: {row[j]!r} is not a number")
             values[i, k] = number
     if TYPE_COLUMN not in names:
         return values, None
