@@ -33,6 +33,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from deploy.image import IMAGE_NAME, backend, ensure_podman, podman_env  # noqa: E402
 from deploy.pod import ROOT, Pod, render  # noqa: E402
 
+# The overlay's capture database is a PostgreSQL Service that does not exist here: each replica keeps its answers in a
+# SQLite file of its own, in its capture volume (the pod's emptyDir), as a pod does without the Secret.
+LOCAL_CAPTURE = {"WINE_CAPTURE_URL": ["--env", "WINE_CAPTURE_URL=sqlite:////var/lib/wine-quality/capture/capture.db"]}
+
 STATE = ROOT / "build" / "replicas" / "state.json"
 READY_LIMIT_S = 120.0  # three replicas starting at once on a busy 2-core machine: up to ~40 s seen
 
@@ -146,7 +150,8 @@ class Replicas:
         """Run the image as the pod's container, on a free loopback port."""
         self.ports[name] = free_port()
         publish = f"127.0.0.1:{self.ports[name]}:{pod.port}"
-        done = self.container("run", "-d", "--name", name, "-p", publish, *pod.podman_flags(limits), image)
+        flags = pod.podman_flags(limits, secrets=LOCAL_CAPTURE)
+        done = self.container("run", "-d", "--name", name, "-p", publish, *flags, image)
         if done.returncode != 0:
             raise RuntimeError(f"{self.cli} run {image} failed: {done.stderr.strip()}")
 

@@ -178,9 +178,7 @@ def _batch_schema(description: str, example: dict[str, Any]) -> Callable[[dict[s
             field.pop("default", None)
             schema["properties"][name] = {**sent, **field}
         row = schema["properties"]["data"]["items"]  # a row may end with the wine's type, as `columns` says
-        row["prefixItems"].append(
-            {"enum": list(TYPES), "description": "the wine's type: only, and always, when `columns` ends with 'type'"}
-        )
+        row["prefixItems"].append({"enum": list(TYPES), "description": f"the wine's type: {TYPE_COLUMN_RULE}"})
         row["maxItems"] = len(TYPED_COLUMNS)
         schema.update(ONE_FORM, description=f"{description} {SO2_RULE}", example=example)
 
@@ -188,9 +186,8 @@ def _batch_schema(description: str, example: dict[str, Any]) -> Callable[[dict[s
 
 
 # A rule across fields that JSON Schema cannot state (a row's length follows `columns`), so the description does
-ROWS_BEYOND_COLUMNS = (
-    "row {row}: 12 values for 11 columns: a row ends with its type only when `columns` ends with 'type'"
-)
+TYPE_COLUMN_RULE = "a row ends with its type exactly when `columns` ends with 'type'"
+ROWS_NOT_COLUMNS = "row {row}: {values} values for {columns} columns: " + TYPE_COLUMN_RULE
 
 
 class _Batch(BaseModel):
@@ -216,14 +213,14 @@ class _Batch(BaseModel):
         if isinstance(columns, list) and columns != TYPED_COLUMNS and isinstance(data, list):
             long = [i for i, row in enumerate(data) if isinstance(row, list) and len(row) == len(TYPED_COLUMNS)]
             if long and len(columns) == len(FEATURE_NAMES):
-                raise PydanticCustomError("wine_rows", ROWS_BEYOND_COLUMNS, {"row": long[0]})
+                raise PydanticCustomError("wine_rows", ROWS_NOT_COLUMNS, {"row": long[0], "values": 12, "columns": 11})
         if columns != TYPED_COLUMNS or not isinstance(data, list):
             return body
         short = [i for i, row in enumerate(data) if not isinstance(row, list) or len(row) != len(TYPED_COLUMNS)]
         if short:
-            raise PydanticCustomError(
-                "wine_rows", "row {row}: not one value for each of the 12 columns", {"row": short[0]}
-            )
+            row = data[short[0]]
+            values = len(row) if isinstance(row, list) else "not a list of"
+            raise PydanticCustomError("wine_rows", ROWS_NOT_COLUMNS, {"row": short[0], "values": values, "columns": 12})
         types = [row[-1] for row in data]
         bad = [i for i, t in enumerate(types) if t not in TYPES]
         if bad:

@@ -161,7 +161,8 @@ def test_a_file_above_the_row_limit_is_sent_in_several_requests(
 def test_the_models_panel_shows_the_served_versions(
     page: Chrome, client: httpx.Client, trained: dict[str, dict[str, Any]], artifacts: Path
 ) -> None:
-    """Each served model: its tag (the one trained), creation time, metrics, CV set-up and training data checksum."""
+    """Each served model: its tag (the one trained), creation time, each type's held-out and cross-validated MAE in a
+    column of its own, the CV set-up and every training file's checksum."""
     described = client.get("/models").json()["models"]
     served = len(described)  # the two grading models and the grade classifier
     WebDriverWait(page, 20).until(lambda b: len(b.find_elements(By.CSS_SELECTOR, "#models-list article")) == served)
@@ -170,12 +171,20 @@ def test_the_models_panel_shows_the_served_versions(
         card = page.find_element(By.CSS_SELECTOR, f"#models-list article[data-kind={kind}]").text
         entry = described[kind]
         assert trained[kind]["tag"] == entry["tag"] and entry["tag"] in card
-        assert entry["data"]["sha256"] in card
-        lines = card.splitlines()
-        assert f"Mean absolute error {entry['metrics']['mae']:.3f}" in lines  # held out
-        cv = entry["cv_metrics"]
-        assert f"Cross-validated ({cv['folds']} folds × {cv['repeats']} repeats)" in lines
-        assert f"Mean absolute error {cv['mae']['mean']:.3f} ± {cv['mae']['std']:.3f}" in lines
+        assert all(f["sha256"] in card for f in entry["data"]["files"]) and len(entry["data"]["files"]) == 2
+        article = f"#models-list article[data-kind={kind}]"
+        for wine_type, figures in entry["types"].items():
+            held = page.find_element(
+                By.CSS_SELECTOR, f"{article} table[data-figures=held-out] tr[data-metric=mae] td[data-type={wine_type}]"
+            )
+            assert held.text == f"{figures['metrics']['mae']:.3f}"
+            cv = figures["cv_metrics"]
+            crossed = page.find_element(
+                By.CSS_SELECTOR, f"{article} table[data-figures=cv] tr[data-metric=mae] td[data-type={wine_type}]"
+            )
+            assert crossed.text.split() == [f"{cv['mae']['mean']:.3f}", "±", f"{cv['mae']['std']:.3f}"]
+        cv = entry["types"]["red"]["cv_metrics"]
+        assert f"Cross-validated ({cv['folds']} folds × {cv['repeats']} repeats)" in card
         created = page.find_element(By.CSS_SELECTOR, f"article[data-kind={kind}] time").get_attribute("datetime")
         assert created == entry["created"]
     page.execute_script("document.getElementById('models').scrollIntoView()")
@@ -183,11 +192,12 @@ def test_the_models_panel_shows_the_served_versions(
 
 
 def test_the_models_panel_renders_only_what_an_entry_has(page: Chrome) -> None:
-    """An entry with fields the page does not know, and without metrics, is shown without them and without error."""
+    """An entry with fields the page does not know, and without cross-validated metrics, is shown without them and
+    without error."""
     text = page.execute_async_script(
         "const done = arguments[arguments.length - 1];"
         "import('./models.js').then(m => done(m.modelCard('onnx', {tag: 'wine:v1', runtime: {threads: 1},"
-        " metrics: {mae: 0.5, note: 'x'}}).innerText));"
+        " types: {red: {metrics: {mae: 0.5, note: 'x'}}}}).innerText));"
     )
     assert "wine:v1" in text and "0.500" in text
     assert "runtime" not in text and "threads" not in text and "note" not in text
