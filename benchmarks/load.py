@@ -81,9 +81,14 @@ def _lua(bodies: list[str]) -> str:
 
 
 def _v2(rows: list[list[float]], name: str = "input-0") -> str:
-    """A V2 inference request of one [N, 11] FP64 tensor (MLServer names it freely; ours reads `wines`)."""
+    """A V2 inference request of one FP64 tensor: ours reads `wines` [N, 11] (red without a `type` input); MLServer
+    (which names it freely) runs the same Pipeline on what it takes, MODEL_INPUTS [N, 12]: the features, then
+    white = 0.0 for these red wines."""
+    if name != "wines":
+        rows = [[*row, 0.0] for row in rows]
     flat = [value for row in rows for value in row]
-    return json.dumps({"inputs": [{"name": name, "shape": [len(rows), 11], "datatype": "FP64", "data": flat}]})
+    shape = [len(rows), len(rows[0])]
+    return json.dumps({"inputs": [{"name": name, "shape": shape, "datatype": "FP64", "data": flat}]})
 
 
 def write_scripts(folder: Path) -> dict[str, Path]:
