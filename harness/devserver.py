@@ -138,3 +138,15 @@ def start_server(
         time.sleep(0.1)
     server.stop()
     raise RuntimeError(f"bentoml serve was not ready in {timeout} s:\n{log.read_text()}")
+
+
+def results_server(name: str) -> tuple[Path, Server]:
+    """A new folder results/<name>-<UTC stamp> and a server without access logs that logs into it: how the
+    long-running load tools (make soak, make chaos) start."""
+    from datetime import UTC, datetime
+
+    from wine_quality.settings import PROJECT_ROOT
+
+    out = PROJECT_ROOT / "results" / f"{name}-{datetime.now(UTC):%Y%m%dT%H%M%SZ}"
+    out.mkdir(parents=True)
+    return out, start_server(env={"WINE_ACCESS_LOG": "false"}, log_dir=out)

@@ -23,13 +23,12 @@ import statistics
 import sys
 import time
 from dataclasses import asdict, dataclass, field
-from datetime import UTC, datetime
 from typing import Any
 
 import aiohttp
 import psutil
 
-from harness.devserver import Server, start_server, started_s, uptime_s, workers
+from harness.devserver import Server, results_server, started_s, uptime_s, workers
 from load_tests.pressure import wine_rows
 
 KINDS = ("sklearn", "torch", "classifier")  # killed in this order, each model service `wine_quality_<kind>`
@@ -219,11 +218,7 @@ def main() -> None:
     p.add_argument("--clients", type=int, default=4, help="closed-loop clients (default 4)")
     p.add_argument("--client-timeout", type=float, default=5.0, help="seconds a client waits for an answer")
     args = p.parse_args()
-    from wine_quality.settings import PROJECT_ROOT
-
-    out = PROJECT_ROOT / "results" / f"chaos-{datetime.now(UTC):%Y%m%dT%H%M%SZ}"
-    out.mkdir(parents=True)
-    server = start_server(env={"WINE_ACCESS_LOG": "false"}, log_dir=out)
+    out, server = results_server("chaos")
     # the clients as if elsewhere: below the server in priority (what the server started before this keeps its own)
     os.nice(10)
     try:

@@ -18,13 +18,11 @@ import asyncio
 import json
 import sys
 from collections import Counter
-from datetime import UTC, datetime
 from pathlib import Path
 
-from harness.devserver import start_server
+from harness.devserver import results_server
 from load_tests.chaos import Chaos, report, run_chaos
 from load_tests.pressure import Run, percentile, run_load
-from wine_quality.settings import PROJECT_ROOT
 
 WARM_UP_S = 60.0
 
@@ -69,9 +67,7 @@ def main() -> None:
     p.add_argument("--share", type=float, default=0.7, help="share of measured capacity to send (default 0.7)")
     p.add_argument("--chaos-kills", type=int, default=30, help="model services killed after the soak (0: none)")
     args = p.parse_args()
-    out = PROJECT_ROOT / "results" / f"soak-{datetime.now(UTC):%Y%m%dT%H%M%SZ}"
-    out.mkdir(parents=True)
-    server = start_server(env={"WINE_ACCESS_LOG": "false"}, log_dir=out)
+    out, server = results_server("soak")
     try:
         probe = asyncio.run(run_load(server.url, 20, None, 32))
         capacity = sum(o.status == 200 for o in probe.outcomes) / 20

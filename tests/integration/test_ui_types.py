@@ -11,19 +11,12 @@ from selenium.webdriver import Chrome
 from selenium.webdriver.common.by import By
 
 from tests.browser import choose, fill, submit, wait_text
+from tests.integration.test_types import wines
 from tests.integration.test_ui_batch import shown_rows, upload
+from train.data import RED, WHITE
 from wine_quality.schema import FEATURE_NAMES
 
 pytestmark = pytest.mark.integration
-DATA = Path(__file__).resolve().parents[2] / "data"
-
-
-def wines(path: Path, n: int, skip: int = 0) -> list[dict[str, float]]:
-    """n wines of a data file (either dialect), their measurements only."""
-    delimiter = ";" if ";" in path.read_text().partition("\n")[0] else ","
-    with path.open() as f:
-        rows = list(csv.DictReader(f, delimiter=delimiter))[skip : skip + n]
-    return [{name: float(row[name]) for name in FEATURE_NAMES} for row in rows]
 
 
 def percent(p: float) -> str:
@@ -36,7 +29,7 @@ def test_a_white_wine_is_graded_as_white_beside_the_classifier_s_chart(
 ) -> None:
     """A white wine with 'white wine' ticked gets the API's white answer, and the chart shows the classifier's
     probability of every grade and the chance of a good wine, as /classify gives them for that white wine."""
-    wine = wines(DATA / "winequality-white.csv", 1, skip=30)[0]
+    wine = wines(WHITE, 1)[0]
     as_white = client.post("/predict", json={**wine, "type": "white"}).json()
     as_red = client.post("/predict", json=wine).json()
     assert as_white["type"] == "white" and as_white["quality"] != as_red["quality"]  # the type reaches the model
@@ -63,7 +56,7 @@ def test_a_batch_s_type_column_types_each_wine_and_p_good_is_a_column(
 ) -> None:
     """A CSV with a type column mixing red and white wines: each row graded as its type, as the API grades it, and
     the classifier's P(good) of each row shown as a column."""
-    red, white = wines(DATA / "winequality-red.csv", 2), wines(DATA / "winequality-white.csv", 2)
+    red, white = wines(RED, 2), wines(WHITE, 2)
     samples = [{**w, "type": "red"} for w in red] + [{**w, "type": "white"} for w in white]
     path = tmp_path / "mixed.csv"
     with path.open("w", newline="") as f:
