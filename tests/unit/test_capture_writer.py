@@ -6,6 +6,7 @@ import threading
 import time
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -22,10 +23,11 @@ from tests.capture_data import (
     stored,
 )
 from tests.postgres import postgres_server  # noqa: F401  (fixture: postgres)
-from wine_quality.capture.batch import FEATURE_COLUMNS
+from wine_quality.capture.batch import FEATURE_COLUMNS, columns
 from wine_quality.capture.ids import new_ids
+from wine_quality.capture.insert import Inserter
 from wine_quality.capture.store import Capture
-from wine_quality.capture.tables import utc
+from wine_quality.capture.tables import make_engine, metadata, utc
 
 
 def test_recorded_wines_are_read_back_with_every_column(database_url: str) -> None:
@@ -209,3 +211,29 @@ def test_recording_costs_the_caller_little(database_url: str) -> None:
     least, median = min(costs), sorted(costs)[2]
     print(f"\n{backend}: record() {least:.1f} us (median {median:.1f}) per single wine; flush {rate:,.0f} rows/s")
     assert written == 25_000
+
+
+def test_the_prepared_insert_stores_what_sqlalchemys_insert_stores(tmp_path: Path) -> None:
+    """The writer's own executemany (insert.py) and SQLAlchemy's insert() of the same wines leave the same bytes.
+
+    sqlite3 also takes named parameters, which the writer leaves to SQLAlchemy's insert(): the same batches written
+    through both engines must read back identically, raw text included (times, JSON).
+    """
+    rng = np.random.default_rng(7)
+    batches = [
+        regression_batch(rng, 3, wine_types=["red", "white", "red"], request_id="r"),
+        classifier_batch(rng, 2),
+        regression_batch(rng, 1),
+    ]
+    stamp = time.time()
+    raw = []
+    for paramstyle in ("qmark", "named"):
+        engine = make_engine(f"sqlite:///{tmp_path / paramstyle}.db", paramstyle=paramstyle)
+        metadata.create_all(engine)
+        inserter = Inserter(engine.dialect)
+        assert (inserter.sql is None) == (paramstyle == "named")
+        with engine.begin() as connection:
+            inserter.insert(connection, inserter.values([columns(b, stamp) for b in batches]))
+            raw.append(connection.exec_driver_sql("SELECT * FROM predictions ORDER BY id").fetchall())
+        engine.dispose()
+    assert len(raw[0]) == 6 and raw[0] == raw[1]

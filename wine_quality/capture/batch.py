@@ -78,14 +78,24 @@ class CaptureBatch:
         return replace(self, **cut)
 
 
-def _column(values: np.ndarray | None, n: int) -> list[Any]:
-    return [None] * n if values is None else np.asarray(values, dtype=np.float64).tolist()
+@dataclass(frozen=True, slots=True)
+class Columns:
+    """A batch as the predictions table's columns: the values all its wines share, a list per column of those that
+    differ wine by wine, and the measurements (left an array: a flush converts all its batches' at once)."""
+
+    shared: dict[str, Any]
+    each: dict[str, list[Any]]
+    features: np.ndarray  # float64, [n, 11], the columns FEATURE_COLUMNS
+
+    @property
+    def n(self) -> int:
+        return len(self.features)
 
 
-def rows(batch: CaptureBatch, stamp: float) -> list[dict[str, Any]]:
-    """The batch as rows of the predictions table, recorded at `stamp` (Unix seconds)."""
-    n = len(batch)
-    common = {
+def columns(batch: CaptureBatch, stamp: float) -> Columns:
+    """The batch as the predictions table's columns, recorded at `stamp` (Unix seconds); a missing answer is one
+    shared NULL."""
+    shared: dict[str, Any] = {
         "time": datetime.fromtimestamp(stamp, UTC),
         "route": batch.route,
         "protocol": batch.protocol,
@@ -95,35 +105,25 @@ def rows(batch: CaptureBatch, stamp: float) -> list[dict[str, Any]]:
         "model_kind": batch.kind,
         "interval_coverage": batch.interval_coverage,
     }
-    types = [batch.wine_types] * n if isinstance(batch.wine_types, str) else list(batch.wine_types)
+    each: dict[str, list[Any]] = {"id": list(batch.ids)}
+    if isinstance(batch.wine_types, str):
+        shared["wine_type"] = batch.wine_types
+    else:
+        each["wine_type"] = list(batch.wine_types)
+    for name in ("grades", "interval_low", "interval_high"):
+        values = getattr(batch, name)
+        column = "grade" if name == "grades" else name
+        if values is None:
+            shared[column] = None
+        else:
+            each[column] = np.asarray(values, dtype=np.float64).tolist()
     if batch.probabilities is not None and batch.grade_labels is not None:
         labels = [str(g) for g in batch.grade_labels]
-        probabilities: list[Any] = [dict(zip(labels, p, strict=True)) for p in batch.probabilities.tolist()]
+        each["probabilities"] = [dict(zip(labels, p, strict=True)) for p in batch.probabilities.tolist()]
     else:
-        probabilities = [None] * n
-    outside = [list(o) for o in batch.outside] if batch.outside is not None else [[] for _ in range(n)]
-    columns = zip(
-        batch.ids,
-        types,
-        np.asarray(batch.features, dtype=np.float64).tolist(),
-        _column(batch.grades, n),
-        probabilities,
-        _column(batch.interval_low, n),
-        _column(batch.interval_high, n),
-        outside,
-        strict=True,
-    )
-    return [
-        {
-            **common,
-            "id": i,
-            "wine_type": t,
-            **dict(zip(FEATURE_COLUMNS, f, strict=True)),
-            "grade": g,
-            "probabilities": p,
-            "interval_low": lo,
-            "interval_high": hi,
-            "outside_training_range": o,
-        }
-        for i, t, f, g, p, lo, hi, o in columns
-    ]
+        shared["probabilities"] = None
+    if batch.outside is None:
+        shared["outside_training_range"] = []
+    else:
+        each["outside_training_range"] = [list(o) for o in batch.outside]
+    return Columns(shared, each, np.asarray(batch.features, dtype=np.float64))

@@ -73,13 +73,14 @@ SQLITE_BUSY_TIMEOUT_S = 30  # a writer waits this long for another process's wri
 POSTGRES_CONNECT_TIMEOUT_S = 5  # a flush during an outage gives up this soon, and tries again next interval
 
 
-def make_engine(url: str) -> Engine:
-    """An engine for a capture database; SQLite gets WAL, foreign keys and transactions that lock at BEGIN."""
+def make_engine(url: str, **options: Any) -> Engine:
+    """An engine for a capture database (options: create_engine's); SQLite gets WAL, foreign keys and transactions
+    that lock at BEGIN."""
     if not url.startswith("sqlite"):
         # pre-ping: after the server restarted, a pooled connection is found dead and replaced, not used to fail
         connect = {"connect_timeout": POSTGRES_CONNECT_TIMEOUT_S} if url.startswith("postgresql+psycopg") else {}
-        return create_engine(url, pool_pre_ping=True, connect_args=connect)
-    engine = create_engine(url, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_S})
+        return create_engine(url, pool_pre_ping=True, connect_args=connect, **options)
+    engine = create_engine(url, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_S}, **options)
     event.listen(engine, "connect", _sqlite_connect)
     event.listen(engine, "begin", _sqlite_begin)
     return engine
