@@ -85,14 +85,17 @@ def _throughput_goals(runs: Runs, mlserver: str | None) -> list[Goal]:
     return out
 
 
-def _latency_goals(runs: Runs) -> list[Goal]:
+def _per_route(runs: Runs, label: str, versus: tuple[str, str], clients: int, key: str, at_least: float) -> list[Goal]:
+    """One goal a single-wine route: the first target against the second at that many clients; `label` is a
+    format string of {route}."""
+    ours, theirs = versus
     return [
         _ratio(
-            f"`{route}`, {ONE} client: p50 <= the seed's p50 on `{route}`",
-            find(runs, OURS, route, ONE),
-            find(runs, SEED, route, ONE),
-            "p50_ms",
-            1,
+            label.format(route=route),
+            find(runs, ours, route, clients),
+            find(runs, theirs, route, clients),
+            key,
+            at_least,
         )
         for route in SINGLE_ROUTES
     ]
@@ -113,19 +116,6 @@ def _batch_goals(runs: Runs) -> list[Goal]:
             clients = f"{best['clients']} client{'s' * (best['clients'] > 1)}"
             out.append(Goal(name, f"{rows:,.0f} rows/s (the best, at {clients})", rows >= floor))
     return out
-
-
-def _drift_goals(runs: Runs) -> list[Goal]:
-    return [
-        _ratio(
-            f"`{route}`, {MANY} clients: drift tracking on >= {1 - DRIFT_COST_CEILING:.0%} of its req/s off",
-            find(runs, OURS, route, MANY),
-            find(runs, NO_DRIFT, route, MANY),
-            "requests_per_s",
-            1 - DRIFT_COST_CEILING,
-        )
-        for route in SINGLE_ROUTES
-    ]
 
 
 def _capture_goals(runs: Runs) -> list[Goal]:
@@ -175,9 +165,12 @@ def goals(results: dict[str, Any]) -> list[Goal]:
         Goal("0 failed requests in every run, warm-ups included", f"{failed} failed in {len(runs)} runs", failed == 0)
     ]
     out += _throughput_goals(runs, results.get("mlserver"))
-    out += _latency_goals(runs)
+    out += _per_route(
+        runs, f"`{{route}}`, {ONE} client: p50 <= the seed's p50 on `{{route}}`", (OURS, SEED), ONE, "p50_ms", 1
+    )
     out += _batch_goals(runs)
-    out += _drift_goals(runs)
+    drift = f"`{{route}}`, {MANY} clients: drift tracking on >= {1 - DRIFT_COST_CEILING:.0%} of its req/s off"
+    out += _per_route(runs, drift, (OURS, NO_DRIFT), MANY, "requests_per_s", 1 - DRIFT_COST_CEILING)
     out += _capture_goals(runs)
     out += _protocol_goals(runs)
     ours = results["targets"].get(OURS)

@@ -234,19 +234,7 @@ def wrk(url: str, load: Load, clients: int, seconds: int, root_pid: int, target:
             spent = sum(p.cpu_times()[:2]) - before[p.pid]
             name = process_name(p, root_pid)
             cpu[name] = cpu.get(name, 0.0) + spent * 1000 / max(int(figures["requests"]), 1)
-    return Run(
-        target=target,
-        name=load.name,
-        route=load.route,
-        model=load.model,
-        form=load.form,
-        rows_per_request=load.rows,
-        clients=clients,
-        seconds=seconds,
-        requests=int(figures["requests"]),
-        requests_per_s=figures["requests_per_s"],
-        p50_ms=figures["p50_ms"],
-        p99_ms=figures["p99_ms"],
-        failures=int(figures["failures"]),
-        cpu_ms_per_request={k: round(v, 3) for k, v in cpu.items()},
-    )
+    requests, failures = int(figures["requests"]), int(figures["failures"])
+    where = (target, load.name, load.route, load.model, load.form, load.rows, clients, seconds)  # Run's first fields
+    rate, p50, p99 = figures["requests_per_s"], figures["p50_ms"], figures["p99_ms"]
+    return Run(*where, requests, rate, p50, p99, failures, {k: round(v, 3) for k, v in cpu.items()})
