@@ -57,6 +57,14 @@ test-e2e: install ## Only the end-to-end test: bento, image, container vs bentom
 evaluate: install ## Nested repeated CV of every model vs the paper (~30 min on 2 cores): reports/EVALUATION.md
 	$(BIN)/python -m train.evaluate $(EVAL_ARGS)
 
+.PHONY: train-feedback promote
+train-feedback: install ## Retrain every kind with the capture database's tasted wines, pinning none (then make promote)
+	$(BIN)/python -m train --with-feedback
+
+promote: install ## Gate a challenger, pin it if no worse: make promote TAG=name:version [KIND=sklearn] [PROMOTE_ARGS=--force]
+	@test -n "$(TAG)" || { echo "give TAG=name:version (and KIND=, default sklearn)" >&2; exit 2; }
+	$(BIN)/python -m train.promote --kind $(or $(KIND),sklearn) --challenger $(TAG) $(PROMOTE_ARGS)
+
 bento: models ## Build the bento of the pinned models (bentoml build; RUNTIME=native adds torch, scikit-learn)
 	$(BIN)/python deploy/bento.py --runtime $(RUNTIME)
 

@@ -5,7 +5,8 @@ MODEL_INPUTS (the features, then `white`) and are trained on every file given, r
 model, the type an input) or per type (one model per type behind one estimator, wine_quality.per_type), as --layout
 says. The figures come from the training rows (cross-validation) and the held-out rows (a model fitted on the
 training rows), each type's on its own rows; the saved model is then fitted on every unique row, unless
---holdout-fit keeps the one the held-out rows scored.
+--holdout-fit keeps the one the held-out rows scored. --with-feedback adds the capture database's tasted wines to the
+files' rows (train/feedback.py) and pins nothing: the gate, `python -m train.promote`, decides what is served.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ import pandas as pd
 
 from train.crossval import Regressor, cross_validate
 from train.data import DATA_FILES, DataError, Split, file_sha256, load_typed, split_wines
+from train.feedback import add_tasted, gate_share
 from train.onnx_export import TOLERANCE, OnnxGraph, ParityError, check_parity
 from train.tracking import INSTALL, TrackOption, track_training
 from train.type_sections import type_card
@@ -33,6 +35,7 @@ from wine_quality.card import (
     ModelCard,
     OnnxForm,
     ProbabilityFigures,
+    TastedWines,
     TrainingData,
 )
 from wine_quality.kinds import KINDS
@@ -104,12 +107,25 @@ def parser(kind: str, description: str, cv_repeats: int, layout: Layout) -> argp
         action="store_true",
         help="save without making this the served version (the pin file is left as it is)",
     )
+    p.add_argument(
+        "--with-feedback",
+        action="store_true",
+        help="add the tasted wines of the capture database (WINE_CAPTURE_URL, else capture.db in WINE_CAPTURE_DIR) "
+        "to the files' rows, leave the most recent for the gate, and pin nothing (python -m train.promote does)",
+    )
+    p.add_argument(
+        "--gate-share",
+        type=gate_share,
+        default=0.2,
+        help="with --with-feedback: the share of labelled wines, the most recent, left out for the gate (0.2)",
+    )
     p.add_argument("--track", action=TrackOption, help=f"also record the run in MLflow (needs `{INSTALL}`)")
     return p
 
 
-def load_split(args: argparse.Namespace) -> tuple[Split, list[DataFile]]:
-    """Read, check, type, deduplicate and split the data; a bad file ends the run with its one-line reason."""
+def load_split(args: argparse.Namespace) -> tuple[Split, list[DataFile], TastedWines | None]:
+    """Read, check, type, deduplicate and split the data (the files' rows, and the tasted wines with --with-feedback);
+    a bad file or database ends the run with its one-line reason."""
     if not 0.0 < args.test_size < 1.0:
         sys.exit(f"--test-size must lie between 0 and 1, not {args.test_size}")
     if args.cv_folds < 2 or args.cv_repeats < 1:
@@ -127,11 +143,14 @@ def load_split(args: argparse.Namespace) -> tuple[Split, list[DataFile]]:
         )
         for path, frame in zip(args.data, frames, strict=True)
     ]
+    rows, tasted = pd.concat(frames, ignore_index=True), None
+    if args.with_feedback:
+        rows, tasted = add_tasted(rows, args.gate_share)
     try:
-        split = split_wines(pd.concat(frames, ignore_index=True), args.test_size, args.seed)
+        split = split_wines(rows, args.test_size, args.seed)
     except ValueError as exc:  # a type with too few rows to hold some out
         sys.exit(f"error: cannot split the data: {exc}")
-    return split, files
+    return split, files, tasted
 
 
 def model_maker(recipe: Recipe, layout: Layout) -> Callable[[int], Regressor]:
@@ -196,7 +215,7 @@ def run(recipe: Recipe, args: argparse.Namespace) -> dict[str, Any]:
     on; the saved model, refitted on all rows with the same settings and seed, has no held-out rows left and is only
     checked for ONNX parity.
     """
-    split, files = load_split(args)
+    split, files, tasted = load_split(args)
     make = model_maker(recipe, args.layout)
     cv = cross_validate(make, split.x_train, split.y_train, args.cv_folds, args.cv_repeats, args.seed)
     holdout = make(args.seed)
@@ -219,6 +238,7 @@ def run(recipe: Recipe, args: argparse.Namespace) -> dict[str, Any]:
         git_commit=git_commit(),
         classification=classification,
         types={t: type_card(t, split, cv, held_out, fitted, probabilities.get(t)) for t in split.types},
+        feedback=tasted,
     )
 
     def write_files(folder: Path) -> None:
@@ -226,18 +246,25 @@ def run(recipe: Recipe, args: argparse.Namespace) -> dict[str, Any]:
         (folder / ONNX_FILE).write_bytes(form.serialized())
 
     tag = save_model(args.name, card, write_files, labels={"estimator": recipe.estimator, "layout": args.layout})
-    pinned = not args.no_pin
+    pinned = not (args.no_pin or args.with_feedback)  # a model trained on tasted wines is served through the gate
     if pinned:
         write_pin(get_settings().models.pins, recipe.kind, tag)
     if args.track:
         track_training(card, tag, pinned)
-    shown = {"metrics", "cv_metrics", "probabilities"}
+    if args.with_feedback:
+        print(
+            f"not pinned: gate it with `python -m train.promote --kind {recipe.kind} --challenger {tag}`",
+            file=sys.stderr,
+        )
+    figures = {"metrics", "cv_metrics", "probabilities"}
     result = {
         "tag": tag,
         "pinned": pinned,
         "layout": card.layout,
         "onnx": card.onnx.model_dump(mode="json"),
-        "types": {t: c.model_dump(mode="json", include=shown, exclude_none=True) for t, c in card.types.items()},
+        "types": {t: c.model_dump(mode="json", include=figures, exclude_none=True) for t, c in card.types.items()},
     }
+    if tasted is not None:
+        result["feedback"] = tasted.model_dump(mode="json", exclude_none=True)
     print(json.dumps(result, indent=2))
     return result

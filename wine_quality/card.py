@@ -6,6 +6,7 @@ calibration, training ranges, drift reference, row counts) sits in `types`, one 
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Literal
 
 import numpy as np
@@ -103,7 +104,7 @@ class TrainingData(_Card):
 class TypeRows(_Card):
     """How the rows of one type were used."""
 
-    rows: int = Field(description="rows of this type in the data files")
+    rows: int = Field(description="rows of this type read: the data files', and any tasted wines added (feedback)")
     rows_unique: int = Field(description="rows after removing exact duplicates")
     rows_train: int = Field(description="rows the cross-validation and the held-out model were fitted on")
     rows_test: int = Field(description="held-out rows, scored by the model fitted on the training rows only")
@@ -188,6 +189,66 @@ class TypeCard(_Card):
     )
 
 
+class TastedWines(_Card):
+    """The tasted wines (tasters' true grades in the capture database) a model was trained with, beside the files.
+
+    A tasted wine is its 11 measurements and type; one tasted more than once keeps the grade received last, and a
+    data-file row of the same wine gives way to it. The most recent labelled wines are left out, for the gate
+    (`python -m train.promote`): every wine graded at or after `cutoff`.
+    """
+
+    database: str = Field(description="the capture database read (its URL, any password hidden)")
+    cutoff: datetime = Field(description="wines graded at or after this time were left out of training, for the gate")
+    gate_share: float = Field(description="the share of labelled wines, the most recent, asked to be left out")
+    rows: int = Field(description="labelled wines graded before the cutoff, as the database holds them")
+    added: int = Field(description="distinct wines among them, added to the data files' rows")
+    replaced: int = Field(description="data-file rows of a tasted wine, dropped for its tasted grade")
+    types: dict[WineType, int] = Field(description="wines added, of each type")
+    first: datetime | None = Field(None, description="when the earliest of those wines was graded")
+    last: datetime | None = Field(None, description="when the latest of those wines was graded")
+    held_out: int = Field(description="labelled wines graded at or after the cutoff at training: left for the gate")
+
+
+class GateLine(_Card):
+    """One metric of one wine type at the gate: both models on the same wines, and their paired difference."""
+
+    metric: str = Field(description="mae, within_0_5, coverage (at the level), or a classifier's brier")
+    challenger: float
+    served: float
+    difference: float = Field(description="challenger − served, wine by wine, averaged")
+    se: float = Field(description="standard error of that mean difference (paired, over the wines)")
+
+
+class GateVerdict(_Card):
+    """The gate's finding on one wine type."""
+
+    wines: int = Field(description="wines of this type neither model was trained on")
+    decided: bool = Field(description="whether there were enough of them to decide on this type")
+    passed: bool | None = Field(None, description="whether the challenger passed on this type (when decided)")
+    lines: list[GateLine]
+    reasons: list[str] = Field(description="why it failed on this type, or why the type was not decided")
+
+
+class Promotion(_Card):
+    """Why this model was pinned: the gate that compared it with the model served before (train/promote.py)."""
+
+    decision: Literal["promoted", "forced"] = Field(
+        description="promoted: it passed the gate; forced: pinned with --force, the gate's findings kept"
+    )
+    decided: datetime = Field(description="when it was pinned")
+    served_before: str | None = Field(description="the tag served before it (none: nothing of its kind was)")
+    evaluated_on: Literal["feedback", "file"] | None = Field(
+        description="feedback: tasted wines neither model saw; file: the data files' held-out rows; none: no gate"
+    )
+    since: datetime | None = Field(None, description="tasted wines graded at or after this time were compared")
+    database: str | None = Field(None, description="the capture database the tasted wines came from")
+    coverage_level: float | None = Field(None, description="the interval level whose coverage was checked")
+    rule: str
+    types: dict[WineType, GateVerdict]
+    reasons: list[str] = Field(description="why the gate refused (a forced pin) or could not compare")
+    table: str = Field(description="the gate's table, as printed")
+
+
 class ModelCard(_Card):
     """Everything serving and people need to know about a saved model."""
 
@@ -206,3 +267,5 @@ class ModelCard(_Card):
     git_commit: str | None = None
     classification: ClassifierCard | None = Field(None, description="a classifier's grades and good threshold")
     types: dict[WineType, TypeCard] = Field(description="per type the model was trained on")
+    feedback: TastedWines | None = Field(None, description="the tasted wines it was trained with, beside the files")
+    promotion: Promotion | None = Field(None, description="the gate that let it be served (python -m train.promote)")
