@@ -20,7 +20,7 @@ STAMP  := $(VENV)/.installed-$(shell cksum < pyproject.toml | cut -d' ' -f1)
 
 .DEFAULT_GOAL := help
 .PHONY: help install models train serve test test-unit test-e2e lint load-test bench bench-peers evaluate bento image \
-	image-save k8s k8s-measure replicas replicas-down fuzz soak chaos stall docs migrate clean
+	image-save k8s k8s-measure replicas replicas-down rollout rollback loop fuzz soak chaos stall docs migrate clean
 
 help: ## List the targets
 	@grep -hE '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
@@ -94,11 +94,20 @@ endif
 k8s-measure: install ## CPU and memory of one replica of IMAGE, idle and under load: the pod's resources (~1 min)
 	$(BIN)/python deploy/measure.py --image $(IMAGE)
 
-replicas: install ## REPLICAS=3 containers of IMAGE behind HAProxy, run as deploy/k8s runs them; Ctrl-C removes them
+replicas: install ## REPLICAS=3 containers of IMAGE behind HAProxy, one PostgreSQL for capture; Ctrl-C removes them
 	$(BIN)/python deploy/replicas.py up --image $(IMAGE) --replicas $(REPLICAS) $(REPLICAS_ARGS)
 
 replicas-down: ## Remove what `make replicas REPLICAS_ARGS=--detach` left running
 	$(BIN)/python deploy/replicas.py down
+
+rollout: install ## Move the replicas to IMAGE one at a time, each drained first, under load: counts; exit 1 on a failure
+	$(BIN)/python deploy/replicas.py rollout --image $(IMAGE) $(ROLLOUT_ARGS)
+
+rollback: install ## Move the replicas back to the image they ran before the last rollout, the same way
+	$(BIN)/python deploy/replicas.py rollback $(ROLLOUT_ARGS)
+
+loop: models ## Serve replicas, grade held-back wines, send their grades, retrain and gate, roll out: a table (~6 min)
+	$(BIN)/python deploy/loop.py $(LOOP_ARGS)
 
 lint: install ## ruff (lint and format check) and mypy on the shared code and service.py
 	$(BIN)/ruff check . && $(BIN)/ruff format --check . && $(BIN)/mypy

@@ -128,7 +128,7 @@ def measure(image: str, users: int, run_time: str, idle_s: float = 10.0) -> dict
     replicas = Replicas(cli, str(workdir))
     name = f"wine-measure-{uuid.uuid4().hex[:6]}"
     try:
-        replicas.start(name, image, pod, limits=False)
+        replicas.start(name, replicas.image(image), pod, limits=False)
         ready_s = replicas.wait_ready(name, pod.probe_path("readinessProbe"))
         url = f"http://127.0.0.1:{replicas.ports[name]}"
         httpx.post(f"{url}/predict", json=EXAMPLE, timeout=30).raise_for_status()

@@ -1,26 +1,33 @@
-"""End to end: `make replicas` on the image built from this checkout; a replica killed mid-load costs no request.
+"""End to end: `make replicas` on the image built from this checkout: one capture database behind every replica, and
+a replica killed mid-load costs no request.
 
 Three containers of the image run with the prod overlay's pod spec (deploy/pod.py: non-root, read-only root
-filesystem, emptyDir volumes, no capabilities, the ConfigMap's settings, the memory and CPU limits) behind HAProxy
-(deploy/replicas.py). An async client sends predictions through the balancer; one replica is killed with SIGKILL
-mid-run; every request must still succeed, HAProxy must take the dead replica out within seconds, and once the
-container is started again it must come back UP and receive traffic. Load goes to 127.0.0.1 only, bounded in time
-and count. Everything started here is removed at the end.
+filesystem, emptyDir volumes, no capabilities, the ConfigMap's settings, the memory and CPU limits, the capture
+database's URL from a secret) behind HAProxy, sharing one real PostgreSQL (deploy/replicas.py, deploy/database.py).
+A wine graded by one replica takes its tasters' grade through another. Then async clients send predictions through
+the balancer; one replica is killed with SIGKILL mid-run; every request must still succeed, HAProxy must take the dead
+replica out within seconds, and once the container is started again it must come back UP and receive traffic. Load
+goes to 127.0.0.1 only, bounded in time and count. Everything started here is removed at the end.
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 import subprocess
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 
 import httpx
+import psycopg
 import pytest
 
+from deploy.balancer import ensure_haproxy
+from deploy.database import EXAMPLE_GRADE, feedback_across
+from deploy.load import Load
 from deploy.pod import Pod, render
-from deploy.replicas import Replicas, ensure_haproxy, up
+from deploy.replicas import Replicas, up
+from tests.postgres import PostgresUnavailable, binaries, wait_until
 from wine_quality.schema import EXAMPLE
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
@@ -32,7 +39,8 @@ AFTER_REJOIN_S = 3.0
 DOWN_LIMIT_S = 5.0  # HAProxy checks every second, every 250 ms when in doubt, and reacts to live errors at once
 REJOIN_LIMIT_S = 120.0  # a restart on a 2-core machine under load: 14-42 s seen
 RUN_LIMIT_S = 150.0
-MAX_REQUESTS = 50_000
+# a time-ordered id of 1970: never made by a replica, and too old to be waited for as one still being written
+UNKNOWN_ID = "00000000-0001-7000-8000-000000000000"
 
 
 @pytest.fixture(scope="module")
@@ -42,11 +50,12 @@ def pod() -> Pod:
 
 @pytest.fixture(scope="module")
 def replicas(cli: str, image: str) -> Iterator[Replicas]:
-    """`make replicas`'s script: three replicas of the e2e image behind HAProxy; removed at the end."""
+    """`make replicas`'s script: PostgreSQL, three replicas of the e2e image and HAProxy; removed at the end."""
     try:
         ensure_haproxy()
-    except (SystemExit, subprocess.CalledProcessError) as exc:
-        pytest.skip(f"HAProxy cannot be installed on this machine: {exc}")
+        binaries()
+    except (SystemExit, subprocess.CalledProcessError, PostgresUnavailable) as exc:
+        pytest.skip(f"HAProxy or PostgreSQL cannot be installed on this machine: {exc}")
     started = time.monotonic()
     running = up(image, COUNT, overlay="prod")
     print(f"\n{COUNT} replicas and HAProxy ready in {time.monotonic() - started:.1f} s at {running.url}")
@@ -70,39 +79,32 @@ def test_replicas_run_as_the_manifests_say(replicas: Replicas, pod: Pod) -> None
     assert answer.status_code == 200 and 4.0 < answer.json()["quality"] < 6.5, answer.text
 
 
-@dataclass
-class Load:
-    """Counts of a load run through the balancer."""
+def test_feedback_sent_to_one_replica_joins_a_wine_graded_by_another(replicas: Replicas) -> None:
+    """A wine graded through HAProxy by one replica (its X-Served-By header names it) takes its tasters' grade from
+    another replica's own port: the grade is stored beside the wine in the one PostgreSQL, and a third replica's
+    /metrics counts it for the model that graded the wine. An id that no replica made is a 404 on each."""
+    shown = feedback_across(replicas)
+    assert shown["graded_by"] != shown["sent_to"] and {shown["graded_by"], shown["sent_to"]} <= set(replicas.ports)
+    assert shown["status"] == 200, shown["text"]
+    stored = json.loads(shown["text"])["stored"]
+    assert [(s["id"], s["quality"], s["new"]) for s in stored] == [(shown["id"], EXAMPLE_GRADE, True)]
+    with psycopg.connect(replicas.admin_url) as db:
+        row = db.execute(
+            "SELECT p.model_tag, p.route, f.grade FROM predictions p JOIN feedback f ON f.id = p.id WHERE p.id = %s",
+            (shown["id"],),
+        ).fetchone()
+    assert row is not None and row[1:] == ("/predict", EXAMPLE_GRADE), row
+    third = next(name for name in replicas.ports if name not in (shown["graded_by"], shown["sent_to"]))
+    labelled = f'wine_live_labelled{{model="{row[0]}",type="red"}}'
 
-    ok: int = 0
-    failed: list[str] = field(default_factory=list)
-    stop: asyncio.Event = field(default_factory=asyncio.Event)
+    def counted() -> bool:
+        metrics = httpx.get(f"http://127.0.0.1:{replicas.ports[third]}/metrics", timeout=10).text
+        return any(line.startswith(labelled) and float(line.split()[-1]) >= 1 for line in metrics.splitlines())
 
-    def check(self, route: str, reply: httpx.Response) -> None:
-        """A success is a 200 whose every quality is a grade from 0 to 10."""
-        try:
-            body = reply.json()
-            qualities = [p["quality"] for p in body["predictions"]] if "predictions" in body else [body["quality"]]
-            good = reply.status_code == 200 and all(isinstance(q, float) and 0 <= q <= 10 for q in qualities)
-        except (ValueError, KeyError, TypeError):
-            good = False
-        if good:
-            self.ok += 1
-        else:
-            self.failed.append(f"{route}: {reply.status_code} {reply.text[:200]}")
-
-    async def client(self, http: httpx.AsyncClient, index: int) -> None:
-        """Single predictions on both models and a small batch now and then, until told to stop."""
-        routes = [("/predict", EXAMPLE), ("/predict_net", EXAMPLE)] * 5
-        routes.append(("/predict_batch", {"model": "sklearn", "samples": [EXAMPLE] * 20}))
-        i = index
-        while not self.stop.is_set() and self.ok + len(self.failed) < MAX_REQUESTS:
-            route, body = routes[i % len(routes)]
-            i += 1
-            try:
-                self.check(route, await http.post(route, json=body))
-            except httpx.HTTPError as exc:
-                self.failed.append(f"{route}: {exc!r}")
+    wait_until(counted, timeout_s=30, every_s=0.5)  # live accuracy is read from the database every few seconds
+    for name, port in replicas.ports.items():
+        unknown = httpx.post(f"http://127.0.0.1:{port}/feedback", json={"id": UNKNOWN_ID, "quality": 6}, timeout=30)
+        assert unknown.status_code == 404 and unknown.json()["unknown"] == [UNKNOWN_ID], (name, unknown.text)
 
 
 async def wait_for(replicas: Replicas, name: str, status: str, limit: float) -> float:
@@ -132,7 +134,6 @@ async def kill_and_restart(replicas: Replicas, load: Load, victim: str) -> dict[
     answered_while_out = load.ok - answered_before
     sent_before = int(replicas.server_states()[victim]["stot"])
     await asyncio.sleep(AFTER_REJOIN_S)
-    load.stop.set()
     return {
         "seconds_from_kill_to_down": seconds_to_down,
         "seconds_from_start_to_up": seconds_to_up,
@@ -142,15 +143,11 @@ async def kill_and_restart(replicas: Replicas, load: Load, victim: str) -> dict[
 
 
 async def run_load(replicas: Replicas, victim: str) -> tuple[Load, dict[str, float]]:
-    load = Load()
-    limits = httpx.Limits(max_connections=CLIENTS, max_keepalive_connections=CLIENTS)
-    async with httpx.AsyncClient(base_url=replicas.url, timeout=60, limits=limits) as http:
-        clients = [asyncio.create_task(load.client(http, i)) for i in range(CLIENTS)]
-        try:
-            figures = await asyncio.wait_for(kill_and_restart(replicas, load, victim), RUN_LIMIT_S)
-        finally:
-            load.stop.set()
-            await asyncio.gather(*clients)
+    """Single predictions on both models and a small batch now and then, from CLIENTS clients, around the kill."""
+    calls = [("/predict", EXAMPLE), ("/predict_net", EXAMPLE)] * 5
+    calls.append(("/predict_batch", {"model": "sklearn", "samples": [EXAMPLE] * 20}))
+    async with Load(replicas.url, calls=calls, clients=CLIENTS) as load:
+        figures = await asyncio.wait_for(kill_and_restart(replicas, load, victim), RUN_LIMIT_S)
     return load, figures
 
 
