@@ -1,6 +1,6 @@
 """The capture database of `make replicas`: one PostgreSQL 15 that every replica reaches as wine-quality-postgres.
 
-The server is tests/postgres.py's throw-away cluster (Debian's package, installed with apt-get where missing, run as
+The server is harness/postgres.py's throw-away cluster (Debian's package, installed with apt-get where missing, run as
 the `postgres` user), also listening on the gateway of the containers' bridge network, where only its role `wine`
 may log in, with a password made here. Replicas get its URL as the dev overlay's pods do, from a secret:
 `postgresql://wine:<password>@wine-quality-postgres:<port>/capture`, the name resolving to that gateway.
@@ -24,7 +24,7 @@ from psycopg import sql
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from deploy.balancer import SERVED_BY  # noqa: E402
-from tests.postgres import OWNER, USER, Postgres, binaries  # noqa: E402
+from harness.postgres import OWNER, USER, Postgres, binaries  # noqa: E402
 from wine_quality.schema import EXAMPLE  # noqa: E402
 
 if TYPE_CHECKING:
