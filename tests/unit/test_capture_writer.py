@@ -214,7 +214,7 @@ def test_recording_costs_the_caller_little(database_url: str) -> None:
 
 
 def test_the_prepared_insert_stores_what_sqlalchemys_insert_stores(tmp_path: Path) -> None:
-    """The writer's own executemany (insert.py) and SQLAlchemy's insert() of the same wines leave the same bytes.
+    """The writer's own INSERTs (insert.py) and SQLAlchemy's insert() of the same wines leave the same bytes.
 
     sqlite3 also takes named parameters, which the writer leaves to SQLAlchemy's insert(): the same batches written
     through both engines must read back identically, raw text included (times, JSON).
@@ -224,6 +224,7 @@ def test_the_prepared_insert_stores_what_sqlalchemys_insert_stores(tmp_path: Pat
         regression_batch(rng, 3, wine_types=["red", "white", "red"], request_id="r"),
         classifier_batch(rng, 2),
         regression_batch(rng, 1),
+        regression_batch(rng, 350, wine_types="white"),  # more rows than one INSERT carries
     ]
     stamp = time.time()
     raw = []
@@ -236,4 +237,4 @@ def test_the_prepared_insert_stores_what_sqlalchemys_insert_stores(tmp_path: Pat
             inserter.insert(connection, inserter.values([columns(b, stamp) for b in batches]))
             raw.append(connection.exec_driver_sql("SELECT * FROM predictions ORDER BY id").fetchall())
         engine.dispose()
-    assert len(raw[0]) == 6 and raw[0] == raw[1]
+    assert len(raw[0]) == 356 and raw[0] == raw[1]

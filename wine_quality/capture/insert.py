@@ -1,17 +1,22 @@
-"""How the writer inserts captured wines: one prepared INSERT, run by the driver's executemany on tuples.
+"""How the writer inserts captured wines: multi-row INSERT statements, their values converted column by column.
 
 Going through `predictions.insert()` with a dict per wine cost about 40 us a wine in the entry process (SQLAlchemy
 builds and processes each dict's parameters), while the writer's thread held the GIL: a flush of a second's wines
 held the event loop back for tens of milliseconds, which showed in the capture's p99. Here a flush's batches are
 merged column by column; a value that all the wines of a batch share is converted once for the batch, the others
 one by one, each by the dialect's own bind processor (SQLite's text times and JSON text, psycopg's Json), so what
-reaches the database is what SQLAlchemy would send. Floats need none: they come from float64 arrays. A driver whose
-parameter style is neither positional form gets SQLAlchemy's insert() with dicts.
+reaches the database is what SQLAlchemy would send. Floats need none: they come from float64 arrays.
+
+Rows go ROWS_PER_STATEMENT at a time in one INSERT ... VALUES (...), (...): an executemany would have sqlite3 let go
+of the GIL around each row's step and wait to take it back from the busy event loop, a hand-over per wine that cost
+the loop more than the inserts themselves. A driver whose parameter style is neither positional form gets
+SQLAlchemy's insert() with dicts.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from itertools import chain
 from typing import Any
 
 import numpy as np
@@ -22,6 +27,8 @@ from wine_quality.capture.tables import predictions
 
 NAMES: tuple[str, ...] = tuple(c.name for c in predictions.c)
 PLACEHOLDERS = {"qmark": "?", "format": "%s", "pyformat": "%s"}
+# Rows an INSERT carries: 300 x 30 columns stays far below SQLite's 32,766 and PostgreSQL's 65,535 parameters.
+ROWS_PER_STATEMENT = 300
 REPEATED = {"outside_training_range"}  # JSON values that repeat (mostly []): each distinct one converted once
 
 
@@ -33,12 +40,11 @@ class Inserter:
         quote = dialect.identifier_preparer.quote
         self.sql: str | None = None
         self.process: dict[str, Callable[[Any], Any]] = {}
+        self._statements: dict[int, str] = {}
         if placeholder is None:
             return  # SQLAlchemy's insert() converts the values itself
-        self.sql = (
-            f"INSERT INTO {quote(predictions.name)} ({', '.join(quote(n) for n in NAMES)}) "
-            f"VALUES ({', '.join([placeholder] * len(NAMES))})"
-        )
+        self.sql = f"INSERT INTO {quote(predictions.name)} ({', '.join(quote(n) for n in NAMES)}) VALUES "
+        self.row = f"({', '.join([placeholder] * len(NAMES))})"
         for column in predictions.c:
             processor = column.type.dialect_impl(dialect).bind_processor(dialect)
             if processor is not None and not isinstance(column.type, Double):
@@ -74,11 +80,20 @@ class Inserter:
             merged.append(column)
         return list(zip(*merged, strict=True))
 
+    def _statement(self, rows: int) -> str:
+        """One INSERT of that many rows (made once for each size)."""
+        statement = self._statements.get(rows)
+        if statement is None:
+            statement = self._statements[rows] = f"{self.sql}{', '.join([self.row] * rows)}"
+        return statement
+
     def insert(self, connection: Connection, rows: list[tuple[Any, ...]]) -> None:
         """Insert rows made by `values`, in the connection's transaction."""
         if not rows:
             return
         if self.sql is not None:
-            connection.exec_driver_sql(self.sql, rows)
+            for start in range(0, len(rows), ROWS_PER_STATEMENT):
+                part = rows[start : start + ROWS_PER_STATEMENT]
+                connection.exec_driver_sql(self._statement(len(part)), tuple(chain.from_iterable(part)))
         else:
             connection.execute(predictions.insert(), [dict(zip(NAMES, row, strict=True)) for row in rows])

@@ -1,4 +1,5 @@
-"""The capture writer: the request path appends to a bounded buffer; a thread writes it every flush interval.
+"""The capture writer: the request path appends to a bounded buffer; a thread writes it every flush interval, or as
+soon as 64 requests' wines wait.
 
 `record` is a lock, a length check and a list append. The thread takes the whole buffer and writes it in one
 transaction (a prepared INSERT run by executemany, a chunk at a time: insert.py). While the database is away the
@@ -30,7 +31,9 @@ logger = logging.getLogger(__name__)
 RETENTION_EVERY_S = 3600.0  # how often old rows are deleted; after a failed try, a minute
 # Converting rows holds the GIL, and the event loop waits for it up to the switch interval (5 ms) each time it wakes:
 # a flush of a second's wines in one go delayed the answers in flight by tens of milliseconds. The writer converts
-# and inserts this many batches (single wines, mostly) at a time, then sleeps briefly, which lets the loop run.
+# and inserts this many batches (single wines, mostly) at a time, then sleeps briefly, which lets the loop run; and it
+# writes as soon as this many requests' wines wait, so that under load its work comes in small, even portions (and
+# a SIGKILL loses less) instead of one large one every flush interval.
 CHUNK_BATCHES = 64
 PAUSE_S = 0.0002
 
@@ -56,6 +59,7 @@ class Writer:
         self._down_since: float | None = None
         self._next_retention = 0.0
         self._stop = threading.Event()
+        self._wake = threading.Event()  # a chunk's worth of requests waits: write it now, not at the interval's end
         self._thread = threading.Thread(target=self._run, name="wine-capture-writer", daemon=True)
         dropped_rows()  # the counter exists (at zero) before anything is dropped
 
@@ -81,6 +85,8 @@ class Writer:
             if n <= room:
                 self._pending.append((batch, stamp))
                 self._held += n
+                if len(self._pending) == CHUNK_BATCHES:
+                    self._wake.set()
                 return
             if room > 0:
                 self._pending.append((batch.head(room), stamp))
@@ -189,14 +195,21 @@ class Writer:
         return int(deleted)
 
     def _run(self) -> None:
-        while not self._stop.wait(self.interval):
+        next_log = time.monotonic() + self.interval
+        while True:
+            self._wake.wait(self.interval)
+            if self._stop.is_set():
+                return
+            self._wake.clear()
             try:
                 self.flush()
             except CaptureUnavailable:
                 pass  # logged once when it went down; the rows wait for the next interval
             except Exception:  # a bug must not end the thread, or capture would stop for good
                 logger.exception("capture writer failed; trying again next interval")
-            self._log_overflow()
+            if time.monotonic() >= next_log:
+                self._log_overflow()
+                next_log = time.monotonic() + self.interval
             if self.retention_days is not None and time.monotonic() >= self._next_retention:
                 try:
                     self.apply_retention()
@@ -209,6 +222,7 @@ class Writer:
         with self._lock:
             self._closed = True
         self._stop.set()
+        self._wake.set()
         if self._thread.is_alive():
             self._thread.join()
         deadline = time.monotonic() + timeout_s
