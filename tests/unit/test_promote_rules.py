@@ -55,7 +55,8 @@ def test_the_paired_difference_is_the_mean_of_the_differences_with_its_standard_
 
 def test_the_verdict_allows_one_standard_error_and_three_points_of_coverage() -> None:
     """Worse by more than its standard error fails; worse by less passes; coverage 4 points under or 10 over the
-    level fails; a type with too few wines is not decided, and a gate with no decided type does not pass."""
+    level fails, 5 over on 120 wines (chance) passes; a type with too few wines is not decided, and a gate with no
+    decided type does not pass."""
     y = np.tile([5.0, 6.0, 5.0, 7.0], 30)
     served_errors = np.tile([0.3, 0.3, 0.2, 0.2], 30)
     served = y + served_errors * np.tile([1, -1], 60)
@@ -73,6 +74,8 @@ def test_the_verdict_allows_one_standard_error_and_three_points_of_coverage() ->
     assert under.passed is False and "under the level" in under.reasons[0]
     over = judged(served, (y - 1, y + 1))  # 1.0
     assert over.passed is False and "over the level" in over.reasons[0]
+    # 0.95 on 120 wines: 5 points over, within chance (two standard errors of the coverage there are 5.5 points)
+    assert judged(served, (np.where(np.arange(120) < 114, y - 1, y + 0.5), y + 1)).passed
     few = judged(served, wines=50)
     assert not few.decided and passes({"red": few}) is False
 
