@@ -232,7 +232,7 @@ def test_the_prepared_insert_stores_what_sqlalchemys_insert_stores(tmp_path: Pat
         engine = make_engine(f"sqlite:///{tmp_path / paramstyle}.db", paramstyle=paramstyle)
         metadata.create_all(engine)
         inserter = Inserter(engine.dialect)
-        assert (inserter.sql is None) == (paramstyle == "named")
+        assert (inserter.head is None) == (paramstyle == "named")
         with engine.begin() as connection:
             inserter.insert(connection, inserter.values([columns(b, stamp) for b in batches]))
             raw.append(connection.exec_driver_sql("SELECT * FROM predictions ORDER BY id").fetchall())

@@ -38,12 +38,12 @@ class Inserter:
     def __init__(self, dialect: Dialect) -> None:
         placeholder = PLACEHOLDERS.get(dialect.paramstyle)
         quote = dialect.identifier_preparer.quote
-        self.sql: str | None = None
+        self.head: str | None = None  # 'INSERT INTO predictions (...) VALUES ', None for SQLAlchemy's insert()
         self.process: dict[str, Callable[[Any], Any]] = {}
         self._statements: dict[int, str] = {}
         if placeholder is None:
             return  # SQLAlchemy's insert() converts the values itself
-        self.sql = f"INSERT INTO {quote(predictions.name)} ({', '.join(quote(n) for n in NAMES)}) VALUES "
+        self.head = f"INSERT INTO {quote(predictions.name)} ({', '.join(quote(n) for n in NAMES)}) VALUES "
         self.row = f"({', '.join([placeholder] * len(NAMES))})"
         for column in predictions.c:
             processor = column.type.dialect_impl(dialect).bind_processor(dialect)
@@ -84,14 +84,14 @@ class Inserter:
         """One INSERT of that many rows (made once for each size)."""
         statement = self._statements.get(rows)
         if statement is None:
-            statement = self._statements[rows] = f"{self.sql}{', '.join([self.row] * rows)}"
+            statement = self._statements[rows] = f"{self.head}{', '.join([self.row] * rows)}"
         return statement
 
     def insert(self, connection: Connection, rows: list[tuple[Any, ...]]) -> None:
         """Insert rows made by `values`, in the connection's transaction."""
         if not rows:
             return
-        if self.sql is not None:
+        if self.head is not None:
             for start in range(0, len(rows), ROWS_PER_STATEMENT):
                 part = rows[start : start + ROWS_PER_STATEMENT]
                 connection.exec_driver_sql(self._statement(len(part)), tuple(chain.from_iterable(part)))
