@@ -20,7 +20,8 @@ from typing import Any
 
 import httpx
 
-from harness.devserver import Server, free_port
+from harness.devserver import Server
+from harness.ports import free_port
 from wine_quality.settings import PROJECT_ROOT
 
 MLSERVER_VENV = PROJECT_ROOT / ".venv-peers" / "mlserver"

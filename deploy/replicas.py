@@ -25,7 +25,6 @@ import json
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -42,6 +41,7 @@ from deploy import database, rollout  # noqa: E402
 from deploy.balancer import Balancer, ensure_haproxy, haproxy_config  # noqa: E402
 from deploy.image import IMAGE_NAME, backend, ensure_podman, podman_env  # noqa: E402
 from deploy.pod import ROOT, Pod, render  # noqa: E402
+from harness.ports import free_port  # noqa: E402
 
 STATE = ROOT / "build" / "replicas" / "state.json"
 READY_LIMIT_S = 120.0  # three replicas starting at once on a busy 2-core machine: up to ~40 s seen
@@ -50,12 +50,6 @@ CAPTURE_VAR = "WINE_CAPTURE_URL"
 
 def log(message: str) -> None:
     print(f"replicas: {message}", file=sys.stderr, flush=True)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @dataclass

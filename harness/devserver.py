@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -15,15 +14,9 @@ from pathlib import Path
 import httpx
 import psutil
 
+from harness.ports import free_port
 from wine_quality.drain import service_of
 from wine_quality.settings import PROJECT_ROOT
-
-
-def free_port() -> int:
-    """A TCP port that nothing listens on now."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @dataclass

@@ -8,10 +8,11 @@ from __future__ import annotations
 import glob
 import os
 import shutil
-import socket
 import subprocess
 import tempfile
 from pathlib import Path
+
+from harness.ports import free_port
 
 PACKAGES = ("postgresql",)
 USER = "postgres"  # initdb refuses root: as root, the server runs as the user Debian's package creates
@@ -39,12 +40,6 @@ def binaries() -> Path:
     if done.returncode != 0:
         raise PostgresUnavailable(f"apt-get install {' '.join(PACKAGES)} failed: {done.stderr.strip()[-500:]}")
     return binaries()
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 def _alive(pid: int) -> bool:

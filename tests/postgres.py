@@ -10,7 +10,7 @@ from collections.abc import Callable, Iterator
 
 import pytest
 
-from harness.postgres import DATABASE, OWNER, PACKAGES, PREFIX, USER, Postgres, PostgresUnavailable, binaries, free_port
+from harness.postgres import DATABASE, OWNER, PACKAGES, PREFIX, USER, Postgres, PostgresUnavailable, binaries
 
 __all__ = [
     "DATABASE",
@@ -21,7 +21,6 @@ __all__ = [
     "Postgres",
     "PostgresUnavailable",
     "binaries",
-    "free_port",
     "postgres_server",
     "wait_until",
 ]

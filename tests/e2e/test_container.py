@@ -26,7 +26,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from harness.devserver import Server, free_port, start_server
+from harness.devserver import Server, start_server
+from harness.ports import free_port
 from tests.e2e.conftest import BENTOML, run
 from wine_quality.schema import EXAMPLE
 

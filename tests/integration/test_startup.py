@@ -10,7 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from harness.devserver import free_port, start_server
+from harness.devserver import start_server
+from harness.ports import free_port
 from tests.conftest import ROOT, run_cli
 from wine_quality.pins import read_pins, write_pin
 from wine_quality.schema import EXAMPLE

@@ -15,7 +15,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from harness.devserver import free_port
+from harness.ports import free_port
 from tests.conftest import run_cli
 from train.data import RED, WHITE, file_sha256
 from wine_quality.store import find_stored, read_card

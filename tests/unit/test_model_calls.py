@@ -18,6 +18,7 @@ import uvicorn
 from _bentoml_impl.client import RemoteProxy
 from bentoml.exceptions import BentoMLException, ServiceUnavailable
 
+from harness.ports import free_port
 from wine_quality.model_calls import ModelTimeout, until_answered
 
 ROWS = np.array([[1.0, 2.0], [3.0, 4.0]])
@@ -34,16 +35,10 @@ class Summer:
         return rows.sum(axis=1)
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @pytest.fixture(scope="module")
 def model_service() -> Iterator[int]:
     """The stand-in served by a real uvicorn in a thread; yields its port."""
-    port = _free_port()
+    port = free_port()
     server = uvicorn.Server(
         uvicorn.Config(Summer.to_asgi(is_main=False), host="127.0.0.1", port=port, log_level="warning")
     )
@@ -71,7 +66,7 @@ class DyingProxy:
 
     upstream: int
     point: str  # "reset" (request unread), "headers" (no body), "truncated" (body cut short)
-    port: int = field(default_factory=_free_port)
+    port: int = field(default_factory=free_port)
     connections: int = 0
 
     async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
@@ -165,7 +160,7 @@ def test_a_service_that_stays_down_is_a_503_at_the_deadline() -> None:
     """Past the deadline the caller gets ServiceUnavailable (the entry's 503), naming the service and the cause."""
 
     async def scenario() -> None:
-        async with _client(_free_port()) as client:
+        async with _client(free_port()) as client:
             await until_answered(client.to_async.predict, 0.3, "stand-in model service")(ROWS)
 
     with pytest.raises(ServiceUnavailable, match="stand-in model service is down: ClientConnectorError"):
