@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass
 
 import numpy as np
@@ -39,8 +40,29 @@ class Paired:
         return self.mean < -self.se
 
 
+def _layout(pooled_minus_per_type: Iterable[Paired]) -> Layout:
+    """Pooled when it is not worse than one model per type on any type (within one standard error)."""
+    return "pooled" if all(p.not_worse for p in pooled_minus_per_type) else "per_type"
+
+
+class Compared:
+    """A pooled model against one model per type: the layout chosen, then each type's figures."""
+
+    pooled: Mapping[str, object]
+
+    @property
+    def choice(self) -> Layout:
+        raise NotImplementedError
+
+    def figures(self, wine_type: str) -> Json:
+        raise NotImplementedError
+
+    def as_json(self) -> Json:
+        return {"choice": self.choice, **{t: self.figures(t) for t in self.pooled}}
+
+
 @dataclass(frozen=True)
-class Pooling:
+class Pooling(Compared):
     """A regressor pooled against its per-type models: MAD and ±0.5 per type, paired, and the layout chosen."""
 
     model: str
@@ -61,21 +83,19 @@ class Pooling:
     @property
     def choice(self) -> Layout:
         """Pooled when its MAD is not worse than the per-type model's on any type (within one standard error)."""
-        return "pooled" if all(self.mae(t).not_worse for t in self.pooled) else "per_type"
+        return _layout(self.mae(t) for t in self.pooled)
 
-    def as_json(self) -> Json:
-        found: Json = {"choice": self.choice}
-        for t in self.pooled:
-            found[t] = {
-                "per_type": {m: self.per_type[t].metrics[m].mean for m in ("mae", "within_0_5")},
-                "pooled": {m: self.pooled[t].metrics[m].mean for m in ("mae", "within_0_5")},
-                "pooled_minus_per_type": {"mae": asdict(self.mae(t)), "within_0_5": asdict(self.within_0_5(t))},
-            }
-        return found
+    def figures(self, wine_type: str) -> Json:
+        t = wine_type
+        return {
+            "per_type": {m: self.per_type[t].metrics[m].mean for m in ("mae", "within_0_5")},
+            "pooled": {m: self.pooled[t].metrics[m].mean for m in ("mae", "within_0_5")},
+            "pooled_minus_per_type": {"mae": asdict(self.mae(t)), "within_0_5": asdict(self.within_0_5(t))},
+        }
 
 
 @dataclass(frozen=True)
-class ClassifierPooling:
+class ClassifierPooling(Compared):
     """The grade classifier pooled against one per type: multi-class Brier score per type, paired."""
 
     per_type: dict[str, ClassifierResult]
@@ -87,14 +107,9 @@ class ClassifierPooling:
 
     @property
     def choice(self) -> Layout:
-        return "pooled" if all(self.brier(t).not_worse for t in self.pooled) else "per_type"
+        return _layout(self.brier(t) for t in self.pooled)
 
-    def as_json(self) -> Json:
-        found: Json = {"choice": self.choice}
-        for t in self.pooled:
-            found[t] = {
-                "per_type": self.per_type[t].scores["classifier"]["brier"].mean,
-                "pooled": self.pooled[t].scores["classifier"]["brier"].mean,
-                "pooled_minus_per_type": asdict(self.brier(t)),
-            }
-        return found
+    def figures(self, wine_type: str) -> Json:
+        t = wine_type
+        pooled, own = (r[t].scores["classifier"]["brier"].mean for r in (self.pooled, self.per_type))
+        return {"per_type": own, "pooled": pooled, "pooled_minus_per_type": asdict(self.brier(t))}

@@ -38,6 +38,15 @@ class GradeCoverage:
     coverage: float
 
 
+def _covered(coverage: Stat, pooled: float, by_grade: dict[int, GradeCoverage]) -> Json:
+    """Coverage over the folds, over every test row, and by true grade (string keys, as JSON has them)."""
+    return {
+        "coverage": asdict(coverage),
+        "coverage_pooled": pooled,
+        "by_grade": {str(g): asdict(c) for g, c in by_grade.items()},
+    }
+
+
 @dataclass(frozen=True)
 class GradeByGrade:
     """One level's grade-by-grade (label-conditional) intervals, the served ones, measured on the outer test folds."""
@@ -48,12 +57,7 @@ class GradeByGrade:
     by_grade: dict[int, GradeCoverage]
 
     def as_json(self) -> Json:
-        return {
-            "coverage": asdict(self.coverage),
-            "coverage_pooled": self.coverage_pooled,
-            "width": asdict(self.width),
-            "by_grade": {str(g): asdict(c) for g, c in self.by_grade.items()},
-        }
+        return {**_covered(self.coverage, self.coverage_pooled, self.by_grade), "width": asdict(self.width)}
 
 
 @dataclass(frozen=True)
@@ -69,10 +73,8 @@ class Interval:
 
     def as_json(self) -> Json:
         return {
-            "coverage": asdict(self.coverage),
-            "coverage_pooled": self.coverage_pooled,
+            **_covered(self.coverage, self.coverage_pooled, self.by_grade),
             "half_width": asdict(self.half_width),
-            "by_grade": {str(g): asdict(c) for g, c in self.by_grade.items()},
             "grade_by_grade": self.grade_by_grade.as_json() if self.grade_by_grade else None,
         }
 

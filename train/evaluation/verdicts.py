@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 
 from train.evaluation.candidates import BY_KEY, SERVED_NETWORK, Kind
 from train.evaluation.results import ByModel, Json, ModelResult, Recommendation
@@ -76,21 +76,11 @@ class Targets:
     coverage_within_3_points: dict[str, bool]
 
     def as_json(self) -> Json:
-        found: Json = {}
-        if self.sklearn is not None:
-            found["sklearn"] = {
-                "model": self.sklearn.model,
-                "ours": self.sklearn.ours,
-                "paper_svm": self.sklearn.paper_svm,
-                "reached": self.sklearn.reached,
-            }
-        if self.torch is not None:
-            found["torch"] = {
-                "model": self.torch.model,
-                "mae": self.torch.mae,
-                "gap": self.torch.gap,
-                "reached": self.torch.reached,
-            }
+        found: Json = {
+            name: {**asdict(gap), "reached": gap.reached}
+            for name, gap in (("sklearn", self.sklearn), ("torch", self.torch))
+            if gap is not None
+        }
         return {**found, "coverage_within_3_points": self.coverage_within_3_points}
 
 
