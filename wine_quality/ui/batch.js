@@ -2,7 +2,7 @@
 // wine with its type (the file's column, or the one chosen for the whole file); a table of the answers beside the
 // true grade when the file has one, and a CSV download.
 
-import { MODEL_NAMES, api, el, errorsOf, fixed, modelOptions, percent, radios, typeOptions } from "./common.js";
+import { MODEL_NAMES, api, byIds, el, errorsOf, fixed, modelOptions, percent, radios, typeOptions } from "./common.js";
 import { readTable, resultsCsv } from "./csv.js";
 import { offerTrueGrades } from "./feedback.js";
 
@@ -27,12 +27,7 @@ function refusal(messages) {
 
 /** Wire the batch form: read the CSV, grade it in requests of at most `schema.maxRows` rows, show and offer it. */
 export function setUpBatch(schema) {
-  const form = document.getElementById("batch-form");
-  const fileInput = document.getElementById("batch-file");
-  const textInput = document.getElementById("batch-text");
-  const status = document.getElementById("batch-status");
-  const error = document.getElementById("batch-error");
-  const result = document.getElementById("batch-result");
+  const [form, fileInput, textInput, status, error, result] = byIds("batch", "form", "file", "text", "status", "error", "result");
   const wineType = schema.wineType;
   const typeName = wineType && wineType.name;
   // the columns of the rows sent: the 11 measurements in the API's order, then the type where it takes one

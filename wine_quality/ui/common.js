@@ -25,6 +25,9 @@ export async function api(path, body) {
   return { ok: response.ok, status: response.status, data };
 }
 
+/** The page's elements `${prefix}-${name}`, in the order named. */
+export const byIds = (prefix, ...names) => names.map((name) => document.getElementById(`${prefix}-${name}`));
+
 /** An element with attributes (on* become listeners, `class` the class name) and children (strings or nodes). */
 export function el(tag, attrs = {}, ...children) {
   const node = document.createElement(tag);

@@ -1,7 +1,7 @@
 // The tasters' true grades sent back to the service (POST /feedback) for wines it graded: one wine's grade from a
 // small form, or a batch file's quality column. The service decides what it accepts; the page shows its answer.
 
-import { api, el, errorsOf } from "./common.js";
+import { api, byIds, el, errorsOf } from "./common.js";
 import { reading } from "./wine.js";
 
 const SHOWN_REFUSALS = 50;
@@ -13,10 +13,7 @@ const count = (n, one, many) => `${n} ${n === 1 ? one : many}`;
 
 /** The form under a graded wine; `shape` is /feedback's grade as the OpenAPI document gives it (null: no form). */
 export function setUpTasterForm(shape) {
-  const form = document.getElementById("taster-form");
-  const input = document.getElementById("taster-grade");
-  const error = document.getElementById("taster-error");
-  const status = document.getElementById("taster-status");
+  const [form, input, error, status] = byIds("taster", "form", "grade", "error", "status");
   const button = form.querySelector("button[type=submit]");
   let wine = null;
   const say = (text, isError = false) => {
