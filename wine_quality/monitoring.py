@@ -21,7 +21,7 @@ from pydantic import BaseModel, Field
 
 from wine_quality.drift import Comparison, Reference
 from wine_quality.kinds import KINDS
-from wine_quality.schema import FEATURE_NAMES, TYPES, Wines, WineType
+from wine_quality.schema import FEATURE_NAMES, Wines, WineType
 from wine_quality.served import ServedModel
 from wine_quality.settings import DriftSettings
 from wine_quality.window import PREDICTION, STAMP, WIDTH, Window, server_folder
@@ -119,9 +119,8 @@ class Monitor:
         Never raises: monitoring that fails (a full disk, a removed folder) is logged once and costs no answer.
         """
         try:
-            for wine_type, of_type in ((TYPES[0], ~wines.white), (TYPES[1], wines.white)):
-                if of_type.any():
-                    self.window.append(f"{kind}-{wine_type}", wines.rows[of_type], predicted[of_type])
+            for wine_type, of_type in wines.by_type():
+                self.window.append(f"{kind}-{wine_type}", wines.rows[of_type], predicted[of_type])
             if any(outside):
                 counted = Counter((t, name) for t, names in zip(wines.types, outside, strict=True) for name in names)
                 for (wine_type, name), n in counted.items():

@@ -184,12 +184,29 @@ class Wines:
         """Each wine's type, in order."""
         return ["white" if w else "red" for w in self.white.tolist()]
 
+    def by_type(self) -> list[tuple[WineType, slice | np.ndarray]]:
+        """Each type with wines here, and which rows are of it (see by_type)."""
+        return by_type(self.white)
+
     def model_input(self) -> np.ndarray:
         """What every model takes (MODEL_INPUTS): the 11 measurements, then 1.0 for a white wine, 0.0 for red."""
         return np.column_stack([self.rows, self.white.astype(np.float64)])
 
 
 _ROW = attrgetter(*(f.field for f in FEATURES))
+_ALL = slice(None)
+
+
+def by_type(white: np.ndarray) -> list[tuple[WineType, slice | np.ndarray]]:
+    """Each type with rows among these, and which rows are of it: a boolean mask, or every row (a slice, which
+    indexes without copying) when all the rows are of one type, as nearly every request's are."""
+    n_white = int(np.count_nonzero(white))
+    if n_white == 0:
+        return [("red", _ALL)]
+    if n_white == len(white):
+        return [("white", _ALL)]
+    white = np.asarray(white, dtype=bool)
+    return [("red", ~white), ("white", white)]
 
 # One wine as a row: the 11 measurements in schema order, each with its own bounds (a JSON array of fixed items).
 WineRow = tuple[

@@ -14,7 +14,7 @@ from wine_quality.intervals import GradeSpans
 from wine_quality.kinds import KINDS
 from wine_quality.pins import pinned_tag
 from wine_quality.runtimes import Predictor, Runtime, as_double, clipped, load_onnx
-from wine_quality.schema import FEATURE_NAMES, TARGET_HIGH, TARGET_LOW, TYPES, WineType
+from wine_quality.schema import FEATURE_NAMES, TARGET_HIGH, TARGET_LOW, TYPES, WineType, by_type
 from wine_quality.settings import Settings
 from wine_quality.store import ModelStoreError, find_stored, read_card
 
@@ -129,22 +129,24 @@ class ServedModel:
                 "(`make image RUNTIME=native`)"
             ) from None
 
-    def _by_type(self, white: np.ndarray) -> list[tuple[WineType, np.ndarray]]:
-        """Each type and which rows are of it (types without rows left out)."""
-        white = np.asarray(white, dtype=bool)
-        return [(t, rows) for t, rows in zip(TYPES, (~white, white), strict=True) if rows.any()]
-
     def intervals(self, qualities: np.ndarray, white: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """The calibrated interval around each predicted grade, of its wine's type, kept on the 0-10 scale."""
+        parts = by_type(white)
+        if len(parts) == 1:
+            return self.types[parts[0][0]].intervals(qualities)
         low, high = np.empty(len(qualities)), np.empty(len(qualities))
-        for wine_type, rows in self._by_type(white):
+        for wine_type, rows in parts:
             low[rows], high[rows] = self.types[wine_type].intervals(qualities[rows])
         return low, high
 
     def outside(self, rows: np.ndarray, white: np.ndarray) -> np.ndarray:
         """For rows [N, 11] of features, which values [N, 11] lie outside what the model saw of their type."""
+        parts = by_type(white)
+        if len(parts) == 1:
+            served = self.types[parts[0][0]]
+            return (rows < served.low) | (rows > served.high)
         flags = np.zeros(rows.shape, dtype=bool)
-        for wine_type, of_type in self._by_type(white):
+        for wine_type, of_type in parts:
             served = self.types[wine_type]
             flags[of_type] = (rows[of_type] < served.low) | (rows[of_type] > served.high)
         return flags
@@ -153,12 +155,14 @@ class ServedModel:
         """For each row [N, 11], the features whose value lies outside what the model saw of its type in training;
         `type` first for a wine of a type the model was not trained on."""
         flagged: list[list[str]] = [[] for _ in range(len(rows))]
-        for wine_type, of_type in self._by_type(white):
+        for wine_type, of_type in by_type(white):
             if wine_type not in self.card.types:
-                for row in np.flatnonzero(of_type):
+                for row in np.arange(len(rows))[of_type]:
                     flagged[row].append("type")
-        for row, column in zip(*np.nonzero(self.outside(rows, white)), strict=True):
-            flagged[row].append(FEATURE_NAMES[column])
+        flags = self.outside(rows, white)
+        if flags.any():
+            for row, column in zip(*np.nonzero(flags), strict=True):
+                flagged[row].append(FEATURE_NAMES[column])
         return flagged
 
     def info(self) -> ServedModelInfo:
