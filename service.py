@@ -61,6 +61,7 @@ CLASSIFY, CLASSIFY_BATCH = Origin("/classify", "json"), Origin("/classify_batch"
     workers=SETTINGS.server.entry_workers,
     traffic={"timeout": SETTINGS.requests.timeout_s},
     logging={"access": {"enabled": SETTINGS.server.access_log}},
+    tracing=SETTINGS.server.bentoml_tracing,
 )
 @bentoml.asgi_app(ROUTES, path="/")
 @bentoml.asgi_app(ui_app, path="/ui")

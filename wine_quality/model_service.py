@@ -33,6 +33,7 @@ CONFIG: dict[str, Any] = {
     # call, so a model call never times out on its own first (the entry's client takes this timeout too).
     "traffic": {"timeout": SETTINGS.requests.drain_s},
     "logging": {"access": {"enabled": False}},
+    "tracing": SETTINGS.server.bentoml_tracing,
 }
 _BATCHING = SETTINGS.batching
 # The output's media type, declared: left to BentoML, it is derived from the output's JSON schema, which pydantic
