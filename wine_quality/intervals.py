@@ -23,9 +23,14 @@ class GradeSpans:
     def __init__(self, ranges: GradeRanges) -> None:
         self.grades = np.array([float(g) for g in ranges])
         self.bounds = np.array(list(ranges.values()), dtype=np.float64).reshape(-1, 2)
+        self._listed = list(zip(self.grades.tolist(), *self.bounds.T.tolist(), strict=True))
 
     def __call__(self, quality: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Each prediction's interval (span)."""
+        if len(quality) == 1:  # one wine, as most requests: a few Python comparisons, not ten array operations
+            q = float(quality[0])
+            held = [grade for grade, low, high in self._listed if low <= q <= high]
+            return np.array([min([*held, q])]), np.array([max([*held, q])])
         return span(quality, self.grades, self.bounds)
 
 
