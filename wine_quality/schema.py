@@ -208,6 +208,7 @@ def by_type(white: np.ndarray) -> list[tuple[WineType, slice | np.ndarray]]:
     white = np.asarray(white, dtype=bool)
     return [("red", ~white), ("white", white)]
 
+
 # One wine as a row: the 11 measurements in schema order, each with its own bounds (a JSON array of fixed items).
 WineRow = tuple[
     Annotated[float, bounds("fixed acidity")],

@@ -127,7 +127,6 @@ class ServerSettings(BaseSettings):
         "sklearn", description="model kind answering POST /invocations without ?model="
     )
 
-
     @property
     def bentoml_tracing(self) -> dict[str, Any]:
         """Every service's BentoML `tracing` configuration: with tracing off, every URL is excluded from spans."""
