@@ -21,7 +21,7 @@ from pydantic import BaseModel, Field
 
 from wine_quality.drift import Comparison, Reference
 from wine_quality.kinds import KINDS
-from wine_quality.schema import FEATURE_NAMES, Wines, WineType
+from wine_quality.schema import FEATURE_NAMES, Wines, WineType, by_type
 from wine_quality.served import ServedModel
 from wine_quality.settings import DriftSettings
 from wine_quality.window import PREDICTION, STAMP, WIDTH, Window, server_folder
@@ -98,13 +98,13 @@ class Monitor:
         self.references = {
             (kind, wine_type): _Reference(
                 tag=s.tag,
-                low=by_type.low,
-                high=by_type.high,
-                features=[Reference(by_type.reference.features[name]) for name in FEATURE_NAMES],
-                prediction=Reference(by_type.reference.prediction),
+                low=typed.low,
+                high=typed.high,
+                features=[Reference(typed.reference.features[name]) for name in FEATURE_NAMES],
+                prediction=Reference(typed.reference.prediction),
             )
             for kind, s in served.items()
-            for wine_type, by_type in s.types.items()
+            for wine_type, typed in s.types.items()
         }
         self._outside = _outside_counter()
         self._failed = False
@@ -119,7 +119,7 @@ class Monitor:
         Never raises: monitoring that fails (a full disk, a removed folder) is logged once and costs no answer.
         """
         try:
-            for wine_type, of_type in wines.by_type():
+            for wine_type, of_type in by_type(wines.white):
                 self.window.append(f"{kind}-{wine_type}", wines.rows[of_type], predicted[of_type])
             if any(outside):
                 counted = Counter((t, name) for t, names in zip(wines.types, outside, strict=True) for name in names)
@@ -236,8 +236,8 @@ def cv_mae_family(served: Mapping[str, ServedModel], gauge: Any) -> Any:
     )
     for kind, s in served.items():
         if KINDS[kind].task == "regression":  # the classifier's live figure is its Brier score, not an MAE
-            for wine_type, by_type in s.types.items():
-                family.add_metric([s.tag, wine_type], by_type.card.cv_metrics.mae.mean)
+            for wine_type, typed in s.types.items():
+                family.add_metric([s.tag, wine_type], typed.card.cv_metrics.mae.mean)
     return family
 
 
@@ -248,8 +248,8 @@ def _drift_families(report: MonitoringReport, gauge: Any) -> list[Any]:
     ks = gauge("wine_feature_drift_ks", "KS of recent inputs vs training, at bin edges", labels=[*labels, "feature"])
     pred_psi = gauge("wine_prediction_drift_psi", "PSI of recent predicted grades vs training", labels=labels)
     pred_ks = gauge("wine_prediction_drift_ks", "KS of recent predicted grades vs training", labels=labels)
-    for kind, by_type in report.models.items():
-        for wine_type, m in by_type.items():
+    for kind, of_kind in report.models.items():
+        for wine_type, m in of_kind.items():
             rows.add_metric([kind, wine_type], m.rows)
             for name, f in m.features.items():
                 if f.psi is not None and f.ks is not None:

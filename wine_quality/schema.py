@@ -184,10 +184,6 @@ class Wines:
         """Each wine's type, in order."""
         return ["white" if w else "red" for w in self.white.tolist()]
 
-    def by_type(self) -> list[tuple[WineType, slice | np.ndarray]]:
-        """Each type with wines here, and which rows are of it (see by_type)."""
-        return by_type(self.white)
-
     def model_input(self) -> np.ndarray:
         """What every model takes (MODEL_INPUTS): the 11 measurements, then 1.0 for a white wine, 0.0 for red."""
         return np.column_stack([self.rows, self.white.astype(np.float64)])

@@ -23,7 +23,7 @@ def spans_named(server: Server) -> dict[str, bool]:
 
 
 def test_no_request_makes_a_span_by_default(server: Server) -> None:
-    """The default server makes no span: a span costs the entry a third of its CPU, and nothing would export it."""
+    """The default server makes no span: spans cost the entry two fifths of its CPU, and nothing exports them."""
     assert spans_named(server) == {"/predict": False, "/predict_net": False, "/classify": False}
 
 
