@@ -6,6 +6,9 @@ import time
 import uuid
 from concurrent.futures import ProcessPoolExecutor
 
+import pytest
+
+from wine_quality.capture import ids
 from wine_quality.capture.ids import id_time, new_id, new_ids
 
 
@@ -23,6 +26,22 @@ def test_ids_of_one_process_strictly_increase_as_text() -> None:
     """Single and batched ids, made back to back many per millisecond, sort in the order they were made."""
     ids = [new_id() for _ in range(5000)] + new_ids(5000) + [new_id() for _ in range(5000)]
     assert ids == sorted(ids) and len(set(ids)) == len(ids)
+
+
+def test_many_ids_at_once_are_spelled_as_one_at_a_time(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A request's ids made with arrays (many wines) have the bits that the one-by-one path gives the same times and
+    randomness: version 7, RFC variant, the time and the random bits where RFC 9562 puts them."""
+    noise = bytes(range(256)) * 4  # 128 ids' random bits, fixed
+    monkeypatch.setattr(ids.os, "urandom", lambda k: noise[:k])
+    monkeypatch.setattr(ids.time, "time_ns", lambda: 1_796_284_400_123_456_789)
+    monkeypatch.setattr(ids, "_last", 0)
+    at_once = new_ids(128)
+    monkeypatch.setattr(ids, "_last", 0)
+    monkeypatch.setattr(ids, "_FEW", 128)
+    assert at_once == new_ids(128)
+    parsed = [uuid.UUID(text) for text in at_once]
+    assert {(p.version, p.variant) for p in parsed} == {(7, uuid.RFC_4122)}
+    assert {id_time(text) for text in at_once} == {1_796_284_400.123}
 
 
 def _ids(n: int) -> list[str]:
