@@ -23,6 +23,7 @@ from tests.capture_data import (
     stored,
 )
 from tests.postgres import postgres_server  # noqa: F401  (fixture: postgres)
+from wine_quality.capture import writer as writer_module
 from wine_quality.capture.batch import FEATURE_COLUMNS, columns
 from wine_quality.capture.ids import new_ids
 from wine_quality.capture.insert import Inserter
@@ -241,3 +242,23 @@ def test_the_prepared_insert_stores_what_sqlalchemys_insert_stores(tmp_path: Pat
             raw.append(connection.exec_driver_sql("SELECT * FROM predictions ORDER BY id").fetchall())
         engine.dispose()
     assert len(raw[0]) == 356 and raw[0] == raw[1]
+
+
+def test_a_flush_is_written_in_portions_of_few_batches_and_few_rows() -> None:
+    """The writer lets the event loop in between portions: 64 single wines, or 2,000 wines of large batches, or one
+    batch larger than that alone; every batch once, in order."""
+    rng = np.random.default_rng(11)
+    stamp = time.time()
+    sizes = [1] * 130 + [1000] * 5 + [2500] + [1] * 3
+    converted = [columns(regression_batch(rng, n), stamp) for n in sizes]
+    chunks = list(writer_module._chunks(converted))
+    assert [part for chunk in chunks for part in chunk] == converted
+    assert [(len(c), sum(p.n for p in c)) for c in chunks] == [
+        (64, 64),
+        (64, 64),
+        (3, 1002),  # two single wines, then the first 1,000-wine batch: the next would pass 2,000
+        (2, 2000),
+        (2, 2000),
+        (1, 2500),  # one batch alone past the limit
+        (3, 3),
+    ]

@@ -16,7 +16,6 @@ SQLAlchemy's insert() with dicts.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from itertools import chain
 from typing import Any
 
 import numpy as np
@@ -26,6 +25,7 @@ from wine_quality.capture.batch import FEATURE_COLUMNS, Columns
 from wine_quality.capture.tables import predictions
 
 NAMES: tuple[str, ...] = tuple(c.name for c in predictions.c)
+FEATURE_SLOTS = [NAMES.index(name) for name in FEATURE_COLUMNS]
 PLACEHOLDERS = {"qmark": "?", "format": "%s", "pyformat": "%s"}
 # Rows an INSERT carries: 300 x 30 columns stays far below SQLite's 32,766 and PostgreSQL's 65,535 parameters.
 ROWS_PER_STATEMENT = 300
@@ -50,35 +50,37 @@ class Inserter:
             if processor is not None and not isinstance(column.type, Double):
                 self.process[column.name] = processor
 
-    def values(self, batches: Sequence[Columns]) -> list[tuple[Any, ...]]:
-        """The rows of batches made by `batch.columns`, as the driver takes them, in the table's column order."""
+    def values(self, batches: Sequence[Columns]) -> np.ndarray:
+        """The rows of batches made by `batch.columns`, as the driver takes them: an object array [rows, columns] in
+        the table's column order (numpy fills and flattens it in C; tuples built row by row cost three times more)."""
+        table = np.empty((sum(b.n for b in batches), len(NAMES)), dtype=object)
         if not batches:
-            return []
-        measured = np.concatenate([b.features for b in batches]).T.tolist()
-        features = dict(zip(FEATURE_COLUMNS, measured, strict=True))
-        merged: list[list[Any]] = []
-        for name in NAMES:
-            if name in features:
-                merged.append(features[name])
+            return table
+        table[:, FEATURE_SLOTS] = np.concatenate([b.features for b in batches])  # Python floats, in C
+        for slot, name in enumerate(NAMES):
+            if name in FEATURE_COLUMNS:
                 continue
-            process, column = self.process.get(name), []
+            process, start = self.process.get(name), 0
             seen: dict[Any, Any] = {}
             for batch in batches:
+                end = start + batch.n
                 if name not in batch.each:
                     value = batch.shared[name]
-                    column.extend([value if process is None else process(value)] * batch.n)
+                    table[start:end, slot] = _cell(value if process is None else process(value))
                 elif process is None:
-                    column.extend(batch.each[name])
+                    table[start:end, slot] = np.fromiter(batch.each[name], dtype=object, count=batch.n)
                 elif name in REPEATED:
+                    column = []
                     for value in batch.each[name]:
                         key = tuple(value)
                         if key not in seen:
                             seen[key] = process(value)
                         column.append(seen[key])
+                    table[start:end, slot] = np.fromiter(column, dtype=object, count=batch.n)
                 else:
-                    column.extend(process(value) for value in batch.each[name])
-            merged.append(column)
-        return list(zip(*merged, strict=True))
+                    table[start:end, slot] = np.fromiter(map(process, batch.each[name]), dtype=object, count=batch.n)
+                start = end
+        return table
 
     def _statement(self, rows: int) -> str:
         """One INSERT of that many rows (made once for each size)."""
@@ -87,13 +89,20 @@ class Inserter:
             statement = self._statements[rows] = f"{self.head}{', '.join([self.row] * rows)}"
         return statement
 
-    def insert(self, connection: Connection, rows: list[tuple[Any, ...]]) -> None:
+    def insert(self, connection: Connection, rows: np.ndarray) -> None:
         """Insert rows made by `values`, in the connection's transaction."""
-        if not rows:
+        if not len(rows):
             return
         if self.head is not None:
             for start in range(0, len(rows), ROWS_PER_STATEMENT):
                 part = rows[start : start + ROWS_PER_STATEMENT]
-                connection.exec_driver_sql(self._statement(len(part)), tuple(chain.from_iterable(part)))
+                connection.exec_driver_sql(self._statement(len(part)), tuple(part.ravel().tolist()))
         else:
-            connection.execute(predictions.insert(), [dict(zip(NAMES, row, strict=True)) for row in rows])
+            connection.execute(predictions.insert(), [dict(zip(NAMES, row, strict=True)) for row in rows.tolist()])
+
+
+def _cell(value: Any) -> np.ndarray:
+    """One value as a 0-d object array, which numpy repeats down a column as it is (a list is not unpacked)."""
+    cell = np.empty((), dtype=object)
+    cell[()] = value
+    return cell

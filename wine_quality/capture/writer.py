@@ -1,8 +1,8 @@
 """The capture writer: the request path appends to a bounded buffer; a thread writes it every flush interval, or as
-soon as 64 requests' wines wait.
+soon as 64 requests' wines, or 2,000 wines, wait.
 
 `record` is a lock, a length check and a list append. The thread takes the whole buffer and writes it in one
-transaction (a prepared INSERT run by executemany, a chunk at a time: insert.py). While the database is away the
+transaction (multi-row INSERTs, a chunk at a time: insert.py). While the database is away the
 rows stay in the buffer and are written when it comes back; rows beyond `buffer_rows` are dropped, counted on
 wine_capture_dropped_rows_total{reason="overflow"} and logged once per interval. Rows the database refuses for good
 (a duplicate id: a caller's bug) are dropped the same way with reason "rejected", those still buffered when `close`
@@ -14,7 +14,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import Engine, delete, select
@@ -31,15 +31,31 @@ logger = logging.getLogger(__name__)
 RETENTION_EVERY_S = 3600.0  # how often old rows are deleted; after a failed try, a minute
 # Converting rows holds the GIL, and the event loop waits for it up to the switch interval (5 ms) each time it wakes:
 # a flush of a second's wines in one go delayed the answers in flight by tens of milliseconds. The writer converts
-# and inserts this many batches (single wines, mostly) at a time, then sleeps briefly, which lets the loop run; and it
-# writes as soon as this many requests' wines wait, so that under load its work comes in small, even portions (and
-# a SIGKILL loses less) instead of one large one every flush interval.
+# and inserts this many batches (single wines, mostly), or this many wines (1,000-wine batches: 64 of them held the
+# loop back for 50 ms, the batches' p99), at a time, then sleeps briefly, which lets the loop run; and it writes as
+# soon as either many wait, so that under load its work comes in small, even portions (and a SIGKILL loses less)
+# instead of one large one every flush interval.
 CHUNK_BATCHES = 64
+CHUNK_ROWS = 2000
 PAUSE_S = 0.0002
 
 
 def _pause() -> None:
     time.sleep(PAUSE_S)  # sleeping releases the GIL to a waiting thread: not a wait for any state
+
+
+def _chunks(converted: list[Columns]) -> Iterator[list[Columns]]:
+    """Consecutive runs of at most CHUNK_BATCHES batches and, unless one batch alone is more, CHUNK_ROWS rows."""
+    chunk: list[Columns] = []
+    rows = 0
+    for part in converted:
+        if chunk and (len(chunk) == CHUNK_BATCHES or rows + part.n > CHUNK_ROWS):
+            yield chunk
+            chunk, rows = [], 0
+        chunk.append(part)
+        rows += part.n
+    if chunk:
+        yield chunk
 
 
 class Writer:
@@ -53,6 +69,7 @@ class Writer:
         self._lock = threading.Lock()  # guards the buffer; held for microseconds
         self._flushing = threading.Lock()  # one flush at a time: the thread's, a feedback's, close's
         self._pending: list[tuple[CaptureBatch, float]] = []
+        self._waiting = 0  # rows in _pending
         self._held = 0  # rows buffered, including those of a flush in progress
         self._overflow = 0  # rows dropped since the last log line
         self._closed = False
@@ -85,12 +102,14 @@ class Writer:
             if n <= room:
                 self._pending.append((batch, stamp))
                 self._held += n
-                if len(self._pending) == CHUNK_BATCHES:
+                self._waiting += n
+                if len(self._pending) == CHUNK_BATCHES or self._waiting - n < CHUNK_ROWS <= self._waiting:
                     self._wake.set()
                 return
             if room > 0:
                 self._pending.append((batch.head(room), stamp))
                 self._held += room
+                self._waiting += room
             lost, closed = n - max(room, 0), self._closed
             if not closed:
                 self._overflow += lost
@@ -101,7 +120,7 @@ class Writer:
         """Write everything buffered now, in one transaction; the rows written. CaptureUnavailable keeps them."""
         with self._flushing:
             with self._lock:
-                taken, self._pending = self._pending, []
+                taken, self._pending, waited, self._waiting = self._pending, [], self._waiting, 0
             if not taken:
                 return 0
             try:
@@ -114,6 +133,7 @@ class Writer:
                     raise
                 with self._lock:
                     self._pending[:0] = taken
+                    self._waiting += waited
                 self._went_down(exc)
                 raise CaptureUnavailable(f"capture database unreachable: {exc}") from exc
             with self._lock:
@@ -124,19 +144,21 @@ class Writer:
 
     def _write(self, taken: list[tuple[CaptureBatch, float]]) -> tuple[int, int]:
         converted: list[Columns] = []
-        rejected = 0
-        for i, (batch, stamp) in enumerate(taken):
+        rejected = batches = rows = 0
+        for batch, stamp in taken:
             try:
                 converted.append(columns(batch, stamp))
             except Exception:  # a bug in a caller's batch: drop that batch alone, loudly
                 logger.exception("captured batch of %d rows could not be converted: dropped", len(batch))
                 rejected += self._reject(len(batch))
-            if i % CHUNK_BATCHES == CHUNK_BATCHES - 1:
+            batches, rows = batches + 1, rows + len(batch)
+            if batches == CHUNK_BATCHES or rows >= CHUNK_ROWS:
                 _pause()
+                batches = rows = 0
         try:
             with self.engine.begin() as connection:
-                for start in range(0, len(converted), CHUNK_BATCHES):
-                    self.inserter.insert(connection, self.inserter.values(converted[start : start + CHUNK_BATCHES]))
+                for chunk in _chunks(converted):
+                    self.inserter.insert(connection, self.inserter.values(chunk))
                     _pause()
             return sum(part.n for part in converted), rejected
         except DBAPIError as exc:
