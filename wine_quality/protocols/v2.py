@@ -40,11 +40,13 @@ from wine_quality.protocols.v2_tensors import (
 )
 from wine_quality.schema import FEATURE_NAMES, TYPES
 
-router = APIRouter(
-    prefix="/v2",
-    tags=["Open Inference Protocol (V2)"],
-    route_class=protocol_route(lambda message, _: {"error": message}),
-)
+
+def _error(message: str, _status: int) -> dict[str, Any]:
+    return {"error": message}
+
+
+router = APIRouter(prefix="/v2", tags=["Open Inference Protocol (V2)"], route_class=protocol_route(_error))
+DIRECT_ROUTE = protocol_route(_error, direct=True)
 UNKNOWN = error_responses(V2Error, {404: "no served model has this name, or it has no such version"})
 BAD = error_responses(V2Error, {400: "the request is not one this model takes: the error says what and where"})
 NOT_READY: dict[int | str, dict[str, Any]] = {
@@ -106,18 +108,27 @@ async def _infer(request: Request, name: str, version: str | None) -> Response:
     return Response(answer.body, media_type=answer.media_type, headers=answer.headers)
 
 
-@router.post("/models/{name}/infer", response_model=None, responses=INFER_ANSWERS, openapi_extra=INFER_BODY)
 async def infer(name: str, request: Request) -> Response:
     """Grade a batch of wines: one `wines` tensor [N, 11] (FP64 or FP32), or one [N] input per feature."""
     return await _infer(request, name, None)
 
 
-@router.post(
-    "/models/{name}/versions/{version}/infer", response_model=None, responses=INFER_ANSWERS, openapi_extra=INFER_BODY
-)
 async def infer_version(name: str, version: str, request: Request) -> Response:
     """Grade a batch of wines with this version of the model (404 for a version this server does not serve)."""
     return await _infer(request, name, version)
+
+
+# The request and the path's text are all they take: called directly (protocols.base.answering), no dependency solving
+for path, endpoint in (("/models/{name}/infer", infer), ("/models/{name}/versions/{version}/infer", infer_version)):
+    router.add_api_route(
+        path,
+        endpoint,
+        methods=["POST"],
+        response_model=None,
+        responses=INFER_ANSWERS,
+        openapi_extra=INFER_BODY,
+        route_class_override=DIRECT_ROUTE,
+    )
 
 
 @router.get("", response_model=ServerMetadata)
