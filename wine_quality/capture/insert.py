@@ -25,7 +25,8 @@ from wine_quality.capture.batch import FEATURE_COLUMNS, Columns
 from wine_quality.capture.tables import predictions
 
 NAMES: tuple[str, ...] = tuple(c.name for c in predictions.c)
-FEATURE_SLOTS = [NAMES.index(name) for name in FEATURE_COLUMNS]
+FEATURES_AT = slice(NAMES.index(FEATURE_COLUMNS[0]), NAMES.index(FEATURE_COLUMNS[-1]) + 1)  # side by side, in order
+assert NAMES[FEATURES_AT] == FEATURE_COLUMNS
 PLACEHOLDERS = {"qmark": "?", "format": "%s", "pyformat": "%s"}
 # Rows an INSERT carries: 300 x 30 columns stays far below SQLite's 32,766 and PostgreSQL's 65,535 parameters.
 ROWS_PER_STATEMENT = 300
@@ -56,30 +57,27 @@ class Inserter:
         table = np.empty((sum(b.n for b in batches), len(NAMES)), dtype=object)
         if not batches:
             return table
-        table[:, FEATURE_SLOTS] = np.concatenate([b.features for b in batches])  # Python floats, in C
+        table[:, FEATURES_AT] = np.concatenate([b.features for b in batches])  # Python floats, in C
         for slot, name in enumerate(NAMES):
             if name in FEATURE_COLUMNS:
                 continue
-            process, start = self.process.get(name), 0
+            process, column = self.process.get(name), []
             seen: dict[Any, Any] = {}
             for batch in batches:
-                end = start + batch.n
                 if name not in batch.each:
                     value = batch.shared[name]
-                    table[start:end, slot] = _cell(value if process is None else process(value))
+                    column.extend([value if process is None else process(value)] * batch.n)
                 elif process is None:
-                    table[start:end, slot] = np.fromiter(batch.each[name], dtype=object, count=batch.n)
+                    column.extend(batch.each[name])
                 elif name in REPEATED:
-                    column = []
                     for value in batch.each[name]:
                         key = tuple(value)
                         if key not in seen:
                             seen[key] = process(value)
                         column.append(seen[key])
-                    table[start:end, slot] = np.fromiter(column, dtype=object, count=batch.n)
                 else:
-                    table[start:end, slot] = np.fromiter(map(process, batch.each[name]), dtype=object, count=batch.n)
-                start = end
+                    column.extend(process(value) for value in batch.each[name])
+            table[:, slot] = np.fromiter(column, dtype=object, count=len(column))  # a list value stays one value
         return table
 
     def _statement(self, rows: int) -> str:
@@ -99,10 +97,3 @@ class Inserter:
                 connection.exec_driver_sql(self._statement(len(part)), tuple(part.ravel().tolist()))
         else:
             connection.execute(predictions.insert(), [dict(zip(NAMES, row, strict=True)) for row in rows.tolist()])
-
-
-def _cell(value: Any) -> np.ndarray:
-    """One value as a 0-d object array, which numpy repeats down a column as it is (a list is not unpacked)."""
-    cell = np.empty((), dtype=object)
-    cell[()] = value
-    return cell
