@@ -28,7 +28,7 @@ from wine_quality.payloads import (
 )
 from wine_quality.pins import pinned_tag
 from wine_quality.request_ids import RequestIds
-from wine_quality.schema import Wine
+from wine_quality.schema import WineRequest
 from wine_quality.served import served_models
 from wine_quality.settings import get_settings
 from wine_quality.store import ModelStoreError
@@ -102,12 +102,12 @@ class WineQuality:
         return content + await self.plane.metrics()
 
     @bentoml.api(route=PREDICT.route)
-    async def predict(self, wine: Wine, /) -> Prediction:
+    async def predict(self, wine: WineRequest, /) -> Prediction:
         """Grade one wine with the scikit-learn model (the seed's payload). People can use the page at [/ui](./ui)."""
         return Prediction.of(await self.plane.grade("sklearn", wine.wines(), PREDICT))
 
     @bentoml.api(route=PREDICT_NET.route)
-    async def predict_net(self, wine: Wine, /) -> Prediction:
+    async def predict_net(self, wine: WineRequest, /) -> Prediction:
         """Grade one wine with the PyTorch model (the seed's payload)."""
         return Prediction.of(await self.plane.grade("torch", wine.wines(), PREDICT_NET))
 
@@ -117,7 +117,7 @@ class WineQuality:
         return BatchPrediction.of(await self.plane.grade(request.model, request.wines(), PREDICT_BATCH))
 
     @bentoml.api(route=CLASSIFY.route)
-    async def classify(self, wine: Wine, /) -> Classification:
+    async def classify(self, wine: WineRequest, /) -> Classification:
         """The probability of each grade seen in training, and of a good wine, for one wine (the seed's payload)."""
         return Classification.of(await self.plane.classify(wine.wines(), CLASSIFY))
 

@@ -1,4 +1,4 @@
-"""The JSON shapes of the HTTP API, other than the wine sample itself (see schema.Sample and schema.Wine)."""
+"""The JSON shapes of the HTTP API, other than the wine sample itself (see schema.Wine)."""
 
 from __future__ import annotations
 
@@ -30,7 +30,7 @@ from wine_quality.schema import (
     SO2_RULE,
     TYPE_COLUMN,
     TYPES,
-    Sample,
+    Wine,
     WineRow,
     Wines,
     WineType,
@@ -172,7 +172,7 @@ Columns = Annotated[
     ),
 ]
 Samples = Annotated[
-    list[Sample], Field(min_length=1, max_length=MAX_ROWS, description=f"1 to {MAX_ROWS} wines"), SAMPLES_CHECK
+    list[Wine], Field(min_length=1, max_length=MAX_ROWS, description=f"1 to {MAX_ROWS} wines"), SAMPLES_CHECK
 ]
 
 

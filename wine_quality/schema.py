@@ -114,10 +114,10 @@ def measurement(name: str) -> Any:
     return FieldInfo.merge_field_infos(bounds(name), Field(alias=name, json_schema_extra={"example": EXAMPLE[name]}))
 
 
-class Sample(BaseModel):
+class Wine(BaseModel):
     """One wine sample: the 11 measurements, keyed by the seed's JSON names, and its type. The SO2 rule is checked
-    by whatever holds samples: `Wine` for one, `SAMPLES_CHECK` for a list (one Python call per list, not per wine:
-    half the validation of 1,000 samples was that call)."""
+    by whatever holds wines: `WineRequest` for one, `SAMPLES_CHECK` for a list (one Python call per list, not per
+    wine: half the validation of 1,000 samples was that call)."""
 
     # strict: a string "7.4" or a boolean is refused rather than coerced; extra fields are refused, not dropped
     model_config = ConfigDict(
@@ -160,18 +160,18 @@ class Sample(BaseModel):
         return Wines(np.array([ROW_OF(self)], dtype=np.float64), np.array([self.type == "white"]))
 
 
-class Wine(Sample):
-    """One wine sample (a request's whole body): the 11 measurements, keyed by the seed's JSON names."""
+class WineRequest(Wine):
+    """One wine sample as a request's whole body (the seed's payload): the 11 measurements, keyed by their names."""
 
     @model_validator(mode="after")
-    def _consistent(self) -> Wine:
+    def _consistent(self) -> WineRequest:
         if self.free_sulfur_dioxide > self.total_sulfur_dioxide:
             raise ValueError(FREE_ABOVE_TOTAL)
         return self
 
 
-def _checked_samples(samples: list[Sample]) -> list[Sample]:
-    """The SO2 rule over a list of samples, each breach where `Wine` would put it: at the sample's index."""
+def _checked_samples(samples: list[Wine]) -> list[Wine]:
+    """The SO2 rule over a list of wines, each breach where `WineRequest` would put it: at the wine's index."""
     broken = [i for i, s in enumerate(samples) if s.free_sulfur_dioxide > s.total_sulfur_dioxide]
     if broken:
         error = ValueError(FREE_ABOVE_TOTAL)
@@ -182,7 +182,7 @@ def _checked_samples(samples: list[Sample]) -> list[Sample]:
     return samples
 
 
-# Validate a list of samples with this: `Annotated[list[Sample], ..., SAMPLES_CHECK]` (only samples that are each
+# Validate a list of wines with this: `Annotated[list[Wine], ..., SAMPLES_CHECK]` (only samples that are each
 # valid are checked against the rule: a list with both kinds of problem is answered with the others)
 SAMPLES_CHECK = AfterValidator(_checked_samples)
 
@@ -213,7 +213,7 @@ class Wines:
         return np.column_stack([self.rows, self.white.astype(np.float64)])
 
 
-# A sample's 11 measurements as a tuple in schema order (one C call: what `Sample.as_row` returns)
+# A sample's 11 measurements as a tuple in schema order (one C call: what `Wine.as_row` returns)
 ROW_OF = attrgetter(*(f.field for f in FEATURES))
 _ALL = slice(None)
 

@@ -8,7 +8,7 @@ import pytest
 from pydantic import ValidationError
 
 from train.data import RED
-from wine_quality.schema import EXAMPLE, FEATURE_NAMES, FEATURES, Wine
+from wine_quality.schema import EXAMPLE, FEATURE_NAMES, FEATURES, Wine, WineRequest
 
 
 def test_feature_names_follow_the_data_files_header() -> None:
@@ -41,7 +41,7 @@ def test_whole_numbers_are_accepted_as_measurements() -> None:
 
 def _errors(sample: dict[str, object]) -> list[tuple[tuple[object, ...], str]]:
     with pytest.raises(ValidationError) as info:
-        Wine.model_validate(sample)
+        WineRequest.model_validate(sample)
     return [(tuple(e["loc"]), e["msg"]) for e in info.value.errors()]
 
 
