@@ -251,7 +251,7 @@ def test_a_flush_is_written_in_portions_of_few_batches_and_few_rows() -> None:
     stamp = time.time()
     sizes = [1] * 130 + [1000] * 5 + [2500] + [1] * 3
     converted = [columns(regression_batch(rng, n), stamp) for n in sizes]
-    chunks = list(writer_module._chunks(converted))
+    chunks = list(writer_module._chunks(converted, lambda part: part.n))
     assert [part for chunk in chunks for part in chunk] == converted
     assert [(len(c), sum(p.n for p in c)) for c in chunks] == [
         (64, 64),

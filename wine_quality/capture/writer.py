@@ -16,6 +16,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
+from typing import TypeVar
 
 from sqlalchemy import Engine, delete, select
 from sqlalchemy.exc import DBAPIError
@@ -38,22 +39,24 @@ RETENTION_EVERY_S = 3600.0  # how often old rows are deleted; after a failed try
 CHUNK_BATCHES = 64
 CHUNK_ROWS = 2000
 PAUSE_S = 0.0002
+T = TypeVar("T")
 
 
 def _pause() -> None:
     time.sleep(PAUSE_S)  # sleeping releases the GIL to a waiting thread: not a wait for any state
 
 
-def _chunks(converted: list[Columns]) -> Iterator[list[Columns]]:
+def _chunks(items: list[T], rows_of: Callable[[T], int]) -> Iterator[list[T]]:
     """Consecutive runs of at most CHUNK_BATCHES batches and, unless one batch alone is more, CHUNK_ROWS rows."""
-    chunk: list[Columns] = []
+    chunk: list[T] = []
     rows = 0
-    for part in converted:
-        if chunk and (len(chunk) == CHUNK_BATCHES or rows + part.n > CHUNK_ROWS):
+    for item in items:
+        n = rows_of(item)
+        if chunk and (len(chunk) == CHUNK_BATCHES or rows + n > CHUNK_ROWS):
             yield chunk
             chunk, rows = [], 0
-        chunk.append(part)
-        rows += part.n
+        chunk.append(item)
+        rows += n
     if chunk:
         yield chunk
 
@@ -144,20 +147,18 @@ class Writer:
 
     def _write(self, taken: list[tuple[CaptureBatch, float]]) -> tuple[int, int]:
         converted: list[Columns] = []
-        rejected = batches = rows = 0
-        for batch, stamp in taken:
-            try:
-                converted.append(columns(batch, stamp))
-            except Exception:  # a bug in a caller's batch: drop that batch alone, loudly
-                logger.exception("captured batch of %d rows could not be converted: dropped", len(batch))
-                rejected += self._reject(len(batch))
-            batches, rows = batches + 1, rows + len(batch)
-            if batches == CHUNK_BATCHES or rows >= CHUNK_ROWS:
-                _pause()
-                batches = rows = 0
+        rejected = 0
+        for portion in _chunks(taken, lambda held: len(held[0])):
+            for batch, stamp in portion:
+                try:
+                    converted.append(columns(batch, stamp))
+                except Exception:  # a bug in a caller's batch: drop that batch alone, loudly
+                    logger.exception("captured batch of %d rows could not be converted: dropped", len(batch))
+                    rejected += self._reject(len(batch))
+            _pause()
         try:
             with self.engine.begin() as connection:
-                for chunk in _chunks(converted):
+                for chunk in _chunks(converted, lambda part: part.n):
                     self.inserter.insert(connection, self.inserter.values(chunk))
                     _pause()
             return sum(part.n for part in converted), rejected
