@@ -220,28 +220,36 @@ def test_recording_costs_the_caller_little(database_url: str) -> None:
 def test_the_prepared_insert_stores_what_sqlalchemys_insert_stores(tmp_path: Path) -> None:
     """The writer's own INSERTs (insert.py) and SQLAlchemy's insert() of the same wines leave the same bytes.
 
-    sqlite3 also takes named parameters, which the writer leaves to SQLAlchemy's insert(): the same batches written
-    through both engines must read back identically, raw text included (times, JSON).
+    sqlite3 also takes named parameters, which the writer leaves to SQLAlchemy's insert(); on SQLite the writer binds
+    a large batch's shared values once per statement, or not when told not to: the same batches written the three
+    ways must read back identically, raw text included (times, JSON).
     """
     rng = np.random.default_rng(7)
+    large = regression_batch(rng, 350, wine_types="white")  # more rows than one INSERT carries
     batches = [
         regression_batch(rng, 3, wine_types=["red", "white", "red"], request_id="r"),
         classifier_batch(rng, 2),
         regression_batch(rng, 1),
-        regression_batch(rng, 350, wine_types="white"),  # more rows than one INSERT carries
+        large,  # some wines outside the training range
+        replace(regression_batch(rng, 70, request_id="all-in-range"), outside=[[]] * 70),  # one [] for all
+        replace(regression_batch(rng, 80), outside=[["pH"]] * 80),
+        regression_batch(rng, 64, wine_types=["red", "white"] * 32),  # a type per wine
+        classifier_batch(rng, 100),  # probabilities per wine, no grade
     ]
     stamp = time.time()
     raw = []
-    for paramstyle in ("qmark", "named"):
-        engine = make_engine(f"sqlite:///{tmp_path / paramstyle}.db", paramstyle=paramstyle)
+    for paramstyle, shared_once in (("qmark", True), ("qmark", False), ("named", False)):
+        engine = make_engine(f"sqlite:///{tmp_path / paramstyle}{shared_once}.db", paramstyle=paramstyle)
         metadata.create_all(engine)
         inserter = Inserter(engine.dialect)
-        assert (inserter.head is None) == (paramstyle == "named")
+        assert inserter.positional == (paramstyle == "qmark") and inserter.shared_once == (paramstyle == "qmark")
+        inserter.shared_once = shared_once
         with engine.begin() as connection:
-            inserter.insert(connection, inserter.values([columns(b, stamp) for b in batches]))
+            inserter.write(connection, [columns(b, stamp) for b in batches])
             raw.append(connection.exec_driver_sql("SELECT * FROM predictions ORDER BY id").fetchall())
         engine.dispose()
-    assert len(raw[0]) == 356 and raw[0] == raw[1]
+    assert len(raw[0]) == 670 and raw[0] == raw[1] == raw[2]
+    assert len({row[0] for row in raw[0]}) == 670
 
 
 def test_a_flush_is_written_in_portions_of_few_batches_and_few_rows() -> None:

@@ -9,8 +9,14 @@ reaches the database is what SQLAlchemy would send. Floats need none: they come 
 
 Rows go ROWS_PER_STATEMENT at a time in one INSERT ... VALUES (...), (...): an executemany would have sqlite3 let go
 of the GIL around each row's step and wait to take it back from the busy event loop, a hand-over per wine that cost
-the loop more than the inserts themselves. A driver whose parameter style is neither positional form gets
-SQLAlchemy's insert() with dicts.
+the loop more than the inserts themselves. On SQLite, a batch of SHARED_ONCE_ROWS wines or more (a 1,000-wine
+request) is inserted on its own, with the values its wines share bound once per statement (INSERT ... SELECT ?, ...,
+column1, ... FROM (VALUES ...)): about 16 parameters a wine instead of 30 (a value every wine of it shares, like
+`[]` out of range, is shared too). The writer's CPU per wine of 1,000-wine batches went from 7.9-8.4 to 4.8-4.9 us
+(`python -m benchmarks.capture_flush --wines 4000 --batch 1000`), the rows stored the same (tests/unit/
+test_capture_writer.py). PostgreSQL keeps the one form: there a SELECT list's parameters are not typed by the
+INSERT's columns, and would need casts. A driver whose parameter style is neither positional form gets SQLAlchemy's
+insert() with dicts.
 """
 
 from __future__ import annotations
@@ -30,6 +36,7 @@ assert NAMES[FEATURES_AT] == FEATURE_COLUMNS
 PLACEHOLDERS = {"qmark": "?", "format": "%s", "pyformat": "%s"}
 # Rows an INSERT carries: 300 x 30 columns stays far below SQLite's 32,766 and PostgreSQL's 65,535 parameters.
 ROWS_PER_STATEMENT = 300
+SHARED_ONCE_ROWS = 64  # a batch this large gets statements of its own, its shared values bound once (SQLite)
 REPEATED = {"outside_training_range"}  # JSON values that repeat (mostly []): each distinct one converted once
 
 
@@ -38,28 +45,38 @@ class Inserter:
 
     def __init__(self, dialect: Dialect) -> None:
         placeholder = PLACEHOLDERS.get(dialect.paramstyle)
-        quote = dialect.identifier_preparer.quote
-        self.head: str | None = None  # 'INSERT INTO predictions (...) VALUES ', None for SQLAlchemy's insert()
+        self.quote = dialect.identifier_preparer.quote
+        self.positional = placeholder is not None  # else SQLAlchemy's insert() converts the values itself
+        self.shared_once = self.positional and dialect.name == "sqlite"
+        self.placeholder = placeholder or "?"
         self.process: dict[str, Callable[[Any], Any]] = {}
-        self._statements: dict[int, str] = {}
-        if placeholder is None:
-            return  # SQLAlchemy's insert() converts the values itself
-        self.head = f"INSERT INTO {quote(predictions.name)} ({', '.join(quote(n) for n in NAMES)}) VALUES "
-        self.row = f"({', '.join([placeholder] * len(NAMES))})"
-        for column in predictions.c:
+        self._statements: dict[tuple[tuple[str, ...], tuple[str, ...], int], str] = {}
+        for column in predictions.c if self.positional else ():
             processor = column.type.dialect_impl(dialect).bind_processor(dialect)
             if processor is not None and not isinstance(column.type, Double):
                 self.process[column.name] = processor
 
-    def values(self, batches: Sequence[Columns]) -> np.ndarray:
-        """The rows of batches made by `batch.columns`, as the driver takes them: an object array [rows, columns] in
-        the table's column order (numpy flattens it for each INSERT in C: 0.9 ms a 1,000 wines of 1,000-wine batches,
-        where tuples zipped row by row and chained cost 1.5)."""
-        table = np.empty((sum(b.n for b in batches), len(NAMES)), dtype=object)
+    def write(self, connection: Connection, batches: Sequence[Columns]) -> None:
+        """Insert the rows of batches made by `batch.columns`, in the connection's transaction."""
+        if not self.shared_once:
+            self.insert(connection, self.values(batches))
+            return
+        small = [b for b in batches if b.n < SHARED_ONCE_ROWS]
+        self.insert(connection, self.values(small))
+        for batch in batches:
+            if batch.n >= SHARED_ONCE_ROWS:
+                self._insert_shared_once(connection, batch)
+
+    def values(self, batches: Sequence[Columns], names: tuple[str, ...] = NAMES) -> np.ndarray:
+        """The rows of batches made by `batch.columns`, as the driver takes them: an object array [rows, names] (by
+        default every column, in the table's order; numpy flattens it for each INSERT in C: 0.9 ms a 1,000 wines of
+        1,000-wine batches, where tuples zipped row by row and chained cost 1.5)."""
+        table = np.empty((sum(b.n for b in batches), len(names)), dtype=object)
         if not batches:
             return table
-        table[:, FEATURES_AT] = np.concatenate([b.features for b in batches])  # Python floats, in C
-        for slot, name in enumerate(NAMES):
+        first = names.index(FEATURE_COLUMNS[0])  # the measurements stay side by side in any names of the table's order
+        table[:, first : first + len(FEATURE_COLUMNS)] = np.concatenate([b.features for b in batches])  # in C
+        for slot, name in enumerate(names):
             if name in FEATURE_COLUMNS:
                 continue
             process, column = self.process.get(name), []
@@ -81,20 +98,45 @@ class Inserter:
             table[:, slot] = np.fromiter(column, dtype=object, count=len(column))  # a list value stays one value
         return table
 
-    def _statement(self, rows: int) -> str:
-        """One INSERT of that many rows (made once for each size)."""
-        statement = self._statements.get(rows)
-        if statement is None:
-            statement = self._statements[rows] = f"{self.head}{', '.join([self.row] * rows)}"
-        return statement
-
     def insert(self, connection: Connection, rows: np.ndarray) -> None:
-        """Insert rows made by `values`, in the connection's transaction."""
+        """Insert rows made by `values` (every column), in the connection's transaction."""
         if not len(rows):
             return
-        if self.head is not None:
-            for start in range(0, len(rows), ROWS_PER_STATEMENT):
-                part = rows[start : start + ROWS_PER_STATEMENT]
-                connection.exec_driver_sql(self._statement(len(part)), tuple(part.ravel().tolist()))
-        else:
+        if not self.positional:
             connection.execute(predictions.insert(), [dict(zip(NAMES, row, strict=True)) for row in rows.tolist()])
+            return
+        for start in range(0, len(rows), ROWS_PER_STATEMENT):
+            part = rows[start : start + ROWS_PER_STATEMENT]
+            connection.exec_driver_sql(self._statement((), NAMES, len(part)), tuple(part.ravel().tolist()))
+
+    def _insert_shared_once(self, connection: Connection, batch: Columns) -> None:
+        """One large batch, its shared values bound once per statement and the others per wine."""
+        shared = dict(batch.shared)
+        for name in REPEATED & batch.each.keys():  # one value for every wine (mostly []): shared too
+            values = batch.each[name]
+            if all(v == values[0] for v in values):
+                shared[name] = values[0]
+        once = tuple(n for n in NAMES if n in shared)
+        each = tuple(n for n in NAMES if n not in shared)
+        head = tuple(v if (p := self.process.get(n)) is None else p(v) for n, v in ((n, shared[n]) for n in once))
+        rows = self.values([Columns({}, {n: batch.each[n] for n in each if n in batch.each}, batch.features)], each)
+        for start in range(0, len(rows), ROWS_PER_STATEMENT):
+            part = rows[start : start + ROWS_PER_STATEMENT]
+            connection.exec_driver_sql(self._statement(once, each, len(part)), head + tuple(part.ravel().tolist()))
+
+    def _statement(self, once: tuple[str, ...], each: tuple[str, ...], rows: int) -> str:
+        """One INSERT of that many rows of `each` columns, with `once` columns bound once (made once for each)."""
+        key = (once, each, rows)
+        statement = self._statements.get(key)
+        if statement is None:
+            mark, quote = self.placeholder, self.quote
+            row = f"({', '.join([mark] * len(each))})"
+            values = ", ".join([row] * rows)
+            into = f"INSERT INTO {quote(predictions.name)} ({', '.join(quote(n) for n in once + each)}) "
+            if once:
+                picked = ", ".join([mark] * len(once) + [f"column{i}" for i in range(1, len(each) + 1)])
+                statement = f"{into}SELECT {picked} FROM (VALUES {values})"
+            else:
+                statement = f"{into}VALUES {values}"
+            self._statements[key] = statement
+        return statement

@@ -159,7 +159,7 @@ class Writer:
         try:
             with self.engine.begin() as connection:
                 for chunk in _chunks(converted, lambda part: part.n):
-                    self.inserter.insert(connection, self.inserter.values(chunk))
+                    self.inserter.write(connection, chunk)
                     _pause()
             return sum(part.n for part in converted), rejected
         except DBAPIError as exc:
@@ -170,7 +170,7 @@ class Writer:
         for part in converted:
             try:
                 with self.engine.begin() as connection:
-                    self.inserter.insert(connection, self.inserter.values([part]))
+                    self.inserter.write(connection, [part])
                 written += part.n
             except DBAPIError as exc:
                 if transient(exc):
