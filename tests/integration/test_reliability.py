@@ -245,6 +245,56 @@ def test_the_api_key_guards_every_route_but_probes_and_a_slow_request_gets_504(t
         srv.stop()
 
 
+# Every protocol's readiness routes, and its liveness routes (BentoML's, V2's)
+READINESS = ("/readyz", "/v2/health/ready", "/ping", "/health")
+LIVENESS = ("/livez", "/healthz", "/v2/health/live")
+
+
+def test_every_protocols_probes_agree_and_stay_open_under_the_api_key(
+    trained: dict[str, dict[str, object]], tmp_path: Path
+) -> None:
+    """With WINE_API_KEY set and one model service stopped (SIGSTOP: alive, not answering), every protocol's
+    readiness route says not ready in its protocol's way (/readyz, MLflow's /ping and /health: 503; V2's
+    /v2/health/ready and the stopped model's V2 readiness: 400, the protocol's 4xx for false), while every liveness
+    route says 200, all without the key; once it runs again, every one says 200. Readiness has one definition (the
+    data plane's), and every probe the same rule: open without the key."""
+    srv = start_server(env={"WINE_API_KEY": KEY, "WINE_ACCESS_LOG": "false"}, log_dir=tmp_path)
+    victim = workers(srv)["wine_quality_torch"]
+    model_ready = "/v2/models/wine-quality-torch/ready"
+    try:
+        with httpx.Client(base_url=srv.url, timeout=30) as client:
+
+            def statuses(paths: tuple[str, ...]) -> dict[str, int]:
+                return {path: client.get(path).status_code for path in paths}
+
+            def poll(paths: tuple[str, ...], status: int) -> dict[str, int]:
+                deadline, seen = time.monotonic() + 60, statuses(paths)
+                while set(seen.values()) != {status} and time.monotonic() < deadline:
+                    time.sleep(0.2)
+                    seen = statuses(paths)
+                return seen
+
+            everything = (*READINESS, model_ready, *LIVENESS)
+            assert statuses(everything) == dict.fromkeys(everything, 200)
+            os.kill(victim.pid, signal.SIGSTOP)
+            try:
+                assert poll(("/readyz",), 503) == {"/readyz": 503}  # a probe waits 1 s for the stopped service
+                down = statuses((*READINESS, model_ready, *LIVENESS, "/v2/models/wine-quality-sklearn/ready"))
+                v2 = client.get("/v2/health/ready").json()
+            finally:
+                os.kill(victim.pid, signal.SIGCONT)
+            assert down == {
+                **dict.fromkeys(("/readyz", "/ping", "/health"), 503),
+                **dict.fromkeys(("/v2/health/ready", model_ready), 400),
+                **dict.fromkeys((*LIVENESS, "/v2/models/wine-quality-sklearn/ready"), 200),
+            }
+            assert v2 == {"ready": False}
+            assert poll(everything, 200) == dict.fromkeys(everything, 200)
+            assert client.get("/models").status_code == 401  # the key is still asked where it should be
+    finally:
+        srv.stop()
+
+
 def test_a_body_over_the_limit_gets_413_declared_or_chunked(client: httpx.Client) -> None:
     """A body larger than WINE_MAX_BODY_BYTES (8 MiB by default) is refused with 413, whether its length is declared
     or it arrives chunked; the limit is named."""
