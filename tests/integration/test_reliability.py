@@ -259,9 +259,9 @@ def test_every_protocols_probes_agree_and_stay_open_under_the_api_key(
     route says 200, all without the key; once it runs again, every one says 200. Readiness has one definition (the
     data plane's), and every probe the same rule: open without the key."""
     srv = start_server(env={"WINE_API_KEY": KEY, "WINE_ACCESS_LOG": "false"}, log_dir=tmp_path)
-    victim = workers(srv)["wine_quality_torch"]
     model_ready = "/v2/models/wine-quality-torch/ready"
     try:
+        victim = workers(srv)["wine_quality_torch"]
         with httpx.Client(base_url=srv.url, timeout=30) as client:
 
             def statuses(paths: tuple[str, ...]) -> dict[str, int]:

@@ -83,8 +83,7 @@ class Inserter:
             seen: dict[Any, Any] = {}
             for batch in batches:
                 if name not in batch.each:
-                    value = batch.shared[name]
-                    column.extend([value if process is None else process(value)] * batch.n)
+                    column.extend([self._bound(name, batch.shared[name])] * batch.n)
                 elif process is None:
                     column.extend(batch.each[name])
                 elif name in REPEATED:
@@ -105,9 +104,7 @@ class Inserter:
         if not self.positional:
             connection.execute(predictions.insert(), [dict(zip(NAMES, row, strict=True)) for row in rows.tolist()])
             return
-        for start in range(0, len(rows), ROWS_PER_STATEMENT):
-            part = rows[start : start + ROWS_PER_STATEMENT]
-            connection.exec_driver_sql(self._statement((), NAMES, len(part)), tuple(part.ravel().tolist()))
+        self._execute(connection, (), (), NAMES, rows)
 
     def _insert_shared_once(self, connection: Connection, batch: Columns) -> None:
         """One large batch, its shared values bound once per statement and the others per wine."""
@@ -118,11 +115,27 @@ class Inserter:
                 shared[name] = values[0]
         once = tuple(n for n in NAMES if n in shared)
         each = tuple(n for n in NAMES if n not in shared)
-        head = tuple(v if (p := self.process.get(n)) is None else p(v) for n, v in ((n, shared[n]) for n in once))
+        bound = tuple(self._bound(name, shared[name]) for name in once)
         rows = self.values([Columns({}, {n: batch.each[n] for n in each if n in batch.each}, batch.features)], each)
+        self._execute(connection, once, bound, each, rows)
+
+    def _bound(self, name: str, value: Any) -> Any:
+        """A value as the driver takes it for that column (the dialect's bind processor, where it has one)."""
+        process = self.process.get(name)
+        return value if process is None else process(value)
+
+    def _execute(
+        self,
+        connection: Connection,
+        once: tuple[str, ...],
+        bound: tuple[Any, ...],
+        each: tuple[str, ...],
+        rows: np.ndarray,
+    ) -> None:
+        """rows ([n, len(each)], from `values`) in INSERTs of ROWS_PER_STATEMENT, each with the `once` values bound."""
         for start in range(0, len(rows), ROWS_PER_STATEMENT):
             part = rows[start : start + ROWS_PER_STATEMENT]
-            connection.exec_driver_sql(self._statement(once, each, len(part)), head + tuple(part.ravel().tolist()))
+            connection.exec_driver_sql(self._statement(once, each, len(part)), bound + tuple(part.ravel().tolist()))
 
     def _statement(self, once: tuple[str, ...], each: tuple[str, ...], rows: int) -> str:
         """One INSERT of that many rows of `each` columns, with `once` columns bound once (made once for each)."""
