@@ -1,9 +1,12 @@
 """The ONNX form of a model per type (wine_quality.per_type): one graph of both types' models, on MODEL_INPUTS.
 
-Each type's model takes the 11 features; the graph answers each row with its own type's model (white > 0.5). In
-general both types' graphs run on every row and `Where` keeps the row's type's answer. A forest per type (scalers then
-trees, as many trees for each type) is cheaper as one ensemble: each row is scaled by its type's scaler, and each tree
-first asks the row's type, then walks that type's tree, so a row costs what it costs one type's forest.
+Each type's model takes the 11 features; the graph answers each row with its own type's model (white > 0.5), and runs
+each model on its own type's rows only (gathered from the batch, then scattered back into their places). Two earlier
+forms ran more. One ran both models on every row and kept each row's type's answer with `Where`: a red wine cost both
+(the grade classifier per type: 19.6 ms a 1,000 red wines, 8.5 routed). The other, for forests, was one ensemble
+whose trees first asked the type: as cheap on wines of one type (red 7.0 ms a 1,000, routed 6.9; white 31.4 and
+30.8), but 39.0 on a mixed 1,000, where routed takes 26.7 (`python -m benchmarks.model_cost --wines red|white|both`,
+one thread).
 """
 
 from __future__ import annotations
@@ -14,12 +17,10 @@ from typing import Any
 import numpy as np
 import onnx
 from onnx import TensorProto, helper, numpy_helper
-from sklearn.pipeline import Pipeline
 
-from train.onnx_export import N_INPUTS, OnnxGraph, Precision, forest_steps, scaling, sklearn_to_onnx
-from train.onnx_trees import ML_DOMAIN, ML_OPSET, switched_regression
+from train.onnx_export import N_INPUTS, OnnxGraph, Precision, sklearn_to_onnx
 from wine_quality.per_type import WHITE, PerType
-from wine_quality.runtimes import ONNX_INPUT, ONNX_OUTPUT
+from wine_quality.runtimes import ONNX_INPUT
 from wine_quality.schema import WineType
 
 OPSET = 17
@@ -63,83 +64,73 @@ def _graph(
     return model
 
 
-def joined(forms: dict[WineType, OnnxGraph], model: PerType) -> OnnxGraph:
-    """One graph of each type's ONNX form (each on the 11 features): every type's answer is computed, and each row
-    keeps its own type's (`Where`); a classifier's probabilities first spread to the columns of all the grades either
-    type's model saw (a product with a 0/1 matrix: each column is one probability times 1.0, plus zeros, so exact)."""
+def routed(forms: dict[WineType, OnnxGraph], model: PerType) -> OnnxGraph:
+    """One graph of each type's ONNX form (each on the 11 features) that sends each type's rows to its own model
+    alone: the rows of a type are gathered, answered by that type's graph, and scattered back into their places, so a
+    red wine costs what it costs the red model (a classifier's probabilities first spread to the columns of all the
+    grades either type's model saw: a product with a 0/1 matrix, each column one probability times 1.0, so exact)."""
     (output,) = {form.model.graph.output[0].name for form in forms.values()}
+    (elem_type,) = {form.model.graph.output[0].type.tensor_type.elem_type for form in forms.values()}
     classes = getattr(model, "classes_", None)
-    nodes, initializers, answers = _type_nodes(), [], {}
-    for wine_type, form in forms.items():
+    flat = _constant("flat", np.array([-1], dtype=np.int64))
+    nodes, initializers = [*_type_nodes(), flat], []
+    nodes += [
+        helper.make_node("Reshape", ["is_white_column", "flat"], ["white_is_row"]),
+        helper.make_node("Not", ["white_is_row"], ["red_is_row"]),
+        helper.make_node("Shape", ["features_only"], ["input_shape"], end=1),
+    ]
+    if classes is None:
+        nodes.append(helper.make_node("Identity", ["input_shape"], ["answers_shape"]))
+    else:
+        nodes += [
+            _constant("grade_columns", np.array([len(classes)], dtype=np.int64)),
+            helper.make_node("Concat", ["input_shape", "grade_columns"], ["answers_shape"], axis=0),
+        ]
+    zero = helper.make_tensor("zero", elem_type, [1], [0])
+    nodes.append(helper.make_node("ConstantOfShape", ["answers_shape"], ["answers_none"], value=zero))
+    answers = "answers_none"
+    for wine_type in ("red", "white"):
+        form = forms.get(wine_type) or next(iter(forms.values()))  # a type never trained on: the other's model
         inner = onnx.compose.add_prefix(form.model, prefix=f"{wine_type}_")
-        nodes.append(helper.make_node("Identity", ["features_only"], [f"{wine_type}_{ONNX_INPUT}"]))
-        nodes += list(inner.graph.node)
+        nodes += [
+            helper.make_node("NonZero", [f"{wine_type}_is_row"], [f"{wine_type}_where"]),
+            helper.make_node("Transpose", [f"{wine_type}_where"], [f"{wine_type}_places"], perm=[1, 0]),  # [k, 1]
+            helper.make_node("Reshape", [f"{wine_type}_places", "flat"], [f"{wine_type}_rows"]),
+            helper.make_node("Gather", ["features_only", f"{wine_type}_rows"], [f"{wine_type}_{ONNX_INPUT}"], axis=0),
+            *inner.graph.node,
+        ]
         initializers += list(inner.graph.initializer)
-        answers[wine_type] = f"{wine_type}_{output}"
+        answer = f"{wine_type}_{output}"
         if classes is not None:
             seen = model.model_of(wine_type).classes_
             spread = (np.asarray(seen)[:, None] == np.asarray(classes)[None, :]).astype(np.float64)
             nodes += [
                 _constant(f"{wine_type}_spread", spread),
-                helper.make_node("MatMul", [answers[wine_type], f"{wine_type}_spread"], [f"{wine_type}_all_grades"]),
+                helper.make_node("MatMul", [answer, f"{wine_type}_spread"], [f"{wine_type}_all_grades"]),
             ]
-            answers[wine_type] = f"{wine_type}_all_grades"
-    red, white = (answers.get(t, next(iter(answers.values()))) for t in ("red", "white"))
-    if classes is None:  # a grade per row: the condition as [N]
-        nodes += [
-            _constant("flat", np.array([-1], dtype=np.int64)),
-            helper.make_node("Reshape", ["is_white_column", "flat"], ["is_white"]),
-        ]
-    else:  # [N, 1] against [N, grades]: broadcast
-        nodes.append(helper.make_node("Identity", ["is_white_column"], ["is_white"]))
-    nodes.append(helper.make_node("Where", ["is_white", white, red], [output]))
+            answer = f"{wine_type}_all_grades"
+        placed = output if wine_type == "white" else "answers_red"
+        nodes.append(helper.make_node("ScatterND", [answers, f"{wine_type}_places", answer], [placed]))
+        answers = placed
     opsets: dict[str, int] = {}
     for form in forms.values():
         for entry in form.model.opset_import:
             opsets[entry.domain] = max(opsets.get(entry.domain, 0), entry.version)
+    opsets[""] = max(opsets.get("", 0), OPSET)
     shape: list[int | None] = [None] if classes is None else [None, len(classes)]
     precision: Precision = "float32" if any(f.precision == "float32" for f in forms.values()) else "double"
     return OnnxGraph(_graph(nodes, initializers, output, shape, opsets), precision)
 
 
-def switched_forest(model: PerType) -> OnnxGraph | None:
-    """A forest per type as one ensemble whose trees first ask the row's type (exact, in double); None unless both
-    types' models are scalers and a forest of as many trees."""
-    pipelines = [model.models_.get(t) for t in ("red", "white")]
-    steps = [forest_steps(p) if isinstance(p, Pipeline) else None for p in pipelines]
-    if steps[0] is None or steps[1] is None or len(steps[0][1]) != len(steps[1][1]):
-        return None
-    (red_scalers, red_trees), (white_scalers, white_trees) = steps[0], steps[1]
-    nodes, initializers = _type_nodes(), []
-    scaled = []
-    for prefix, scalers in (("red_", red_scalers), ("white_", white_scalers)):
-        more, constants, current = scaling(scalers, "features_only", prefix)
-        nodes += more
-        initializers += constants
-        scaled.append(current)
-    nodes += [
-        helper.make_node("Where", ["is_white_column", scaled[1], scaled[0]], ["scaled"]),
-        helper.make_node("Concat", ["scaled", "white_column"], ["typed"], axis=1),
-        *switched_regression(red_trees, white_trees, WHITE, "typed", "grades"),
-        _constant("flat", np.array([-1], dtype=np.int64)),
-        helper.make_node("Reshape", ["grades", "flat"], [ONNX_OUTPUT]),
-    ]
-    return OnnxGraph(_graph(nodes, initializers, ONNX_OUTPUT, [None], {"": OPSET, ML_DOMAIN: ML_OPSET}), "double")
-
-
-def per_type(
-    export: Callable[[Any], OnnxGraph], special: Callable[[PerType], OnnxGraph | None] | None = None
-) -> Callable[[Any], OnnxGraph]:
-    """An exporter that also takes a model per type: the `special` form where it has one, else each type's model
-    exported and the two joined."""
+def per_type(export: Callable[[Any], OnnxGraph]) -> Callable[[Any], OnnxGraph]:
+    """An exporter that also takes a model per type: each type's model exported, and the two routed."""
 
     def exported(model: Any) -> OnnxGraph:
         if not isinstance(model, PerType):
             return export(model)
-        found = special(model) if special is not None else None
-        return found or joined({t: export(m) for t, m in model.models_.items()}, model)
+        return routed({t: export(m) for t, m in model.models_.items()}, model)
 
     return exported
 
 
-sklearn_per_type = per_type(sklearn_to_onnx, switched_forest)
+sklearn_per_type = per_type(sklearn_to_onnx)

@@ -86,36 +86,6 @@ def _flatten(trees: Sequence[Any]) -> tuple[dict[str, list[Any]], list[np.ndarra
     return out, leaves_of
 
 
-def switched(
-    red: dict[str, list[Any]], white: dict[str, list[Any]], column: int, red_leaves: int
-) -> dict[str, list[Any]]:
-    """Two flattened ensembles of as many trees as one: tree i first asks whether input `column` (white: 0 or 1) is
-    at most 0.5, then goes on as red's tree i if so and as white's tree i if not. White's nodes and leaves come after
-    red's, so its leaves' values follow red's (`red_leaves` of them) in the leaf lists."""
-    if len(red["tree_roots"]) != len(white["tree_roots"]):
-        raise ValueError("both types' ensembles need as many trees")
-    offset = len(red["nodes_splits"])
-    out = {k: list(red[k]) for k in STRUCTURE if k != "tree_roots"}
-    for kind in ("true", "false"):
-        ids, leafs = white[f"nodes_{kind}nodeids"], white[f"nodes_{kind}leafs"]
-        out[f"nodes_{kind}nodeids"] += [
-            i + (red_leaves if leaf else offset) for i, leaf in zip(ids, leafs, strict=True)
-        ]
-        out[f"nodes_{kind}leafs"] += list(leafs)
-    out["nodes_featureids"] += white["nodes_featureids"]
-    out["nodes_splits"] += white["nodes_splits"]
-    first = len(out["nodes_splits"])  # every root asks the type, after both types' own nodes
-    trees = len(red["tree_roots"])
-    out["tree_roots"] = list(range(first, first + trees))
-    out["nodes_featureids"] += [column] * trees
-    out["nodes_splits"] += [0.5] * trees
-    out["nodes_truenodeids"] += list(red["tree_roots"])
-    out["nodes_trueleafs"] += [0] * trees  # _flatten's roots are interior nodes, a one-leaf tree's too
-    out["nodes_falsenodeids"] += [r + offset for r in white["tree_roots"]]
-    out["nodes_falseleafs"] += [0] * trees
-    return out
-
-
 def _ensemble(
     structure: dict[str, list[Any]], x: str, y: str, name: str, aggregate: int, targets: np.ndarray, weights: np.ndarray
 ) -> NodeProto:
@@ -155,25 +125,6 @@ def _cast_nodes(x: str, prefix: str) -> tuple[list[NodeProto], str]:
         helper.make_node("Cast", [as_float32], [back_to_double], to=TensorProto.DOUBLE, name=f"{prefix}_cast64"),
     ]
     return nodes, back_to_double
-
-
-def switched_regression(
-    red: Sequence[Any], white: Sequence[Any], column: int, x: str, y: str, prefix: str = "trees"
-) -> list[NodeProto]:
-    """Nodes computing, for each row of double input `x`, the average of red's regression trees if its `column` is 0
-    and of white's if it is 1, written to double `y` [N, 1]: one ensemble, each row walking one type's trees."""
-    (red_structure, red_leaves), (white_structure, white_leaves) = _flatten(red), _flatten(white)
-    table = np.concatenate(
-        [
-            regression_values(tree)[ids]
-            for trees, leaves in ((red, red_leaves), (white, white_leaves))
-            for tree, ids in zip(trees, leaves, strict=True)
-        ]
-    )
-    structure = switched(red_structure, white_structure, column, sum(len(ids) for ids in red_leaves))
-    nodes, seen = _cast_nodes(x, prefix)
-    single = np.zeros(len(table), dtype=np.int64)
-    return [*nodes, _ensemble(structure, seen, y, prefix, AVERAGE, single, table[:, 0])]
 
 
 def tree_ensemble(

@@ -119,16 +119,19 @@ def test_a_white_wine_is_graded_with_whites_calibration_and_ranges(both: dict[st
 
 
 def test_the_onnx_form_predicts_what_the_native_model_predicts_on_every_wine(both: dict[str, ServedModel]) -> None:
-    """Both layouts' ONNX forms, on every distinct row of both files: exactly the native grades (double precision).
-    Per type, the forests are one ensemble whose trees first ask the type: as many trees as one type's forest."""
+    """Both layouts' ONNX forms, on every distinct row of both files, together and each type's alone: exactly the
+    native grades (double precision). Per type, each type's forest is an ensemble of its own, which its type's rows
+    alone reach (gathered from the batch, and scattered back): a batch of one type, or of none, is answered too."""
     rows = split_wines(load_files(DATA_FILES), 0.2, 3).x_all
     for model in both.values():
-        native = served("sklearn", model.tag, "native").predictor(1)(rows)
-        assert np.array_equal(model.predictor(1)(rows), native)
+        native = served("sklearn", model.tag, "native").predictor(1)
+        for part in (rows, rows[is_type(rows, "red")], rows[is_type(rows, "white")]):
+            assert np.array_equal(model.predictor(1)(part), native(part))
+    assert both["per_type"].predictor(1)(rows[:0]).shape == (0,)
     graph = onnx.load(Path(both["per_type"].path) / both["per_type"].card.onnx.file).graph
-    (ensemble,) = [node for node in graph.node if node.op_type == "TreeEnsemble"]
-    roots = next(a.ints for a in ensemble.attribute if a.name == "tree_roots")
-    assert len(roots) == 10  # --param n_estimators=10
+    ensembles = [node for node in graph.node if node.op_type == "TreeEnsemble"]
+    roots = [next(a.ints for a in ensemble.attribute if a.name == "tree_roots") for ensemble in ensembles]
+    assert [len(r) for r in roots] == [10, 10]  # --param n_estimators=10, for each type
 
 
 @pytest.mark.parametrize(
