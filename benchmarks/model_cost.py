@@ -6,11 +6,12 @@ store folder), so that one model's heap does not hide another's. Figures are med
 - RSS before: the process with numpy and ONNX Runtime imported, and nothing loaded;
 - load ms, RSS after, delta: the time and resident memory `load_onnx` adds (session creation);
 - peak: the highest RSS the process reached, loading included;
-- 1 row, 1,000 rows: the median time of one prediction, on real wines of both training files;
+- 1 row, 1,000 rows: the median time of one prediction, on real wines of both training files (or of one: --wines);
 - after runs: the RSS once 1,000-row batches have run (ONNX Runtime keeps its working memory).
 
     python -m benchmarks.model_cost --home /tmp/wq-home --pins /tmp/wq-home/pins.json
     python -m benchmarks.model_cost --folder before=/tmp/old --folder after=/tmp/new   # folders holding model.onnx
+    python -m benchmarks.model_cost --wines red    # red wines only: a model per type answers them with red's model
 """
 
 from __future__ import annotations
@@ -123,14 +124,17 @@ def pinned_folders() -> dict[str, Path]:
     return {kind.store_name: Path(find_stored(key, pinned_tag(key, settings)).path) for key, kind in KINDS.items()}
 
 
-def sample_rows(path: Path) -> None:
-    """Real wines for the predictions: the distinct rows of both training files as the models take them (MODEL_INPUTS:
-    the features, then white), saved as a float64 array."""
+def sample_rows(path: Path, wines: str = "both") -> None:
+    """Real wines for the predictions: the distinct rows of both training files (or of one type's) as the models take
+    them (MODEL_INPUTS: the features, then white), saved as a float64 array."""
     import numpy as np
 
     from train.data import DATA_FILES, load_files, split_wines
+    from wine_quality.per_type import white_rows
 
     rows = split_wines(load_files(DATA_FILES), 0.2, 0).x_all
+    if wines != "both":
+        rows = rows[white_rows(rows) == (wines == "white")]
     np.save(path, np.random.default_rng(0).permutation(rows).astype(np.float64))
 
 
@@ -154,6 +158,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, dict[str, Any]]:
     p.add_argument("--threads", type=int, default=1, help="intra-op threads, as WINE_MODEL_THREADS (default 1)")
     p.add_argument("--repeats", type=int, default=300, help="1-row predictions timed (a tenth as many batches)")
     p.add_argument("--processes", type=int, default=3, help="fresh processes per model (default 3)")
+    p.add_argument("--wines", choices=("both", "red", "white"), default="both", help="rows predicted (default both)")
     p.add_argument("--json", type=Path, help="also write the figures here")
     p.add_argument("--child", nargs=2, type=Path, help=argparse.SUPPRESS)
     args = p.parse_args(argv)
@@ -170,7 +175,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, dict[str, Any]]:
     results: dict[str, dict[str, Any]] = {}
     with tempfile.TemporaryDirectory() as tmp:
         rows_file = Path(tmp) / "rows.npy"
-        sample_rows(rows_file)
+        sample_rows(rows_file, args.wines)
         for name, folder in folders.items():
             onnx_file = folder / ONNX_FILE
             figures = measure(folder, rows_file, args.threads, args.repeats, args.processes)
