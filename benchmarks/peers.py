@@ -71,7 +71,8 @@ def mlserver_facts(venv: Path = MLSERVER_VENV) -> dict[str, Any]:
 
 
 def served_sklearn_joblib() -> Path:
-    """The native scikit-learn Pipeline of the sklearn model our service serves (the pinned version)."""
+    """The native form of the sklearn model our service serves (the pinned version): a scikit-learn Pipeline, or a
+    PerType of one Pipeline per wine type."""
     import bentoml
 
     from wine_quality.served import served_models
@@ -214,7 +215,10 @@ def start_mlserver(work: Path, model: Path, parallel_workers: int | None) -> tup
     port = write_mlserver_folder(folder, model, parallel_workers)
     command = [str(ensure_mlserver()), "start", str(folder)]
     ready = f"http://127.0.0.1:{port}/v2/models/{MLSERVER_MODEL}/ready"
-    server = start_process(command, ready, work / f"mlserver-{name}.log")
+    # a model per type unpickles as wine_quality.per_type.PerType: MLServer's environment imports it from the
+    # checkout (it needs numpy, scikit-learn and pydantic, which that environment has)
+    env = {"PYTHONPATH": str(PROJECT_ROOT)}
+    server = start_process(command, ready, work / f"mlserver-{name}.log", env=env)
     return server, dict(MLSERVER_BATCHING)
 
 

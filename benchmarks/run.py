@@ -133,7 +133,7 @@ def plan(
             Target(
                 f"{goals.MLSERVER_PREFIX}-workers-{name}",
                 f"MLServer, parallel_workers {name}",
-                f"MLServer 1.7.1 over the V2 protocol, our extra-trees Pipeline (`model.joblib`), adaptive batching, "
+                f"MLServer 1.7.1 over the V2 protocol, our served extra trees (`model.joblib`), adaptive batching, "
                 f"`parallel_workers` {name}",
                 _mlserver(pw),
                 mlserver_loads,

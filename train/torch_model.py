@@ -20,6 +20,7 @@ from wine_quality.card import Layout
 from wine_quality.nets import TypeSwitch
 from wine_quality.per_type import PerType
 
+# pooled: more accurate (red MAD -0.022 ± 0.004) and no dearer to serve (reports/pooling/serving_cost.json)
 LAYOUT: Layout = "pooled"
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import bentoml
 import joblib
@@ -12,10 +13,17 @@ import pytest
 from train import sklearn_model
 from train.data import RED, load_wines, split_wines
 from wine_quality.card import TypeCard
+from wine_quality.per_type import PerType
 from wine_quality.store import read_card
 
 SEED = 3
 TREES = ["--no-pin", "--param", "n_estimators=10", "--cv-repeats", "1", "--seed", str(SEED), "--data", str(RED)]
+
+
+def _fitted(x: np.ndarray, y: np.ndarray) -> Any:
+    """The script's model in its default layout, fitted on these rows as the script fits it."""
+    pipeline = sklearn_model.build_pipeline("extra_trees", SEED, {"n_estimators": 10})
+    return (PerType(pipeline) if sklearn_model.LAYOUT == "per_type" else pipeline).fit(x, y)
 
 
 def _saved(tag: str) -> tuple[object, np.ndarray]:
@@ -40,8 +48,7 @@ def test_the_saved_model_is_fitted_on_every_unique_row(runs: dict[str, str]) -> 
     split = split_wines(load_wines(RED), 0.2, SEED)
     every_x = np.concatenate([split.x_train, split.x_test])
     every_y = np.concatenate([split.y_train, split.y_test])
-    on_all = sklearn_model.build_pipeline("extra_trees", SEED, {"n_estimators": 10}).fit(every_x, every_y)
-    on_train = sklearn_model.build_pipeline("extra_trees", SEED, {"n_estimators": 10}).fit(split.x_train, split.y_train)
+    on_all, on_train = _fitted(every_x, every_y), _fitted(split.x_train, split.y_train)
     saved, x_test = _saved(runs["all"])
     predicted = saved.predict(x_test)  # type: ignore[attr-defined]
     assert np.array_equal(predicted, on_all.predict(x_test))
@@ -53,7 +60,7 @@ def test_the_saved_model_is_fitted_on_every_unique_row(runs: dict[str, str]) -> 
 def test_holdout_fit_saves_the_model_the_held_out_rows_scored(runs: dict[str, str]) -> None:
     """With --holdout-fit the saved model is the one fitted on the training rows only."""
     split = split_wines(load_wines(RED), 0.2, SEED)
-    on_train = sklearn_model.build_pipeline("extra_trees", SEED, {"n_estimators": 10}).fit(split.x_train, split.y_train)
+    on_train = _fitted(split.x_train, split.y_train)
     saved, x_test = _saved(runs["train"])
     assert np.array_equal(saved.predict(x_test), on_train.predict(x_test))  # type: ignore[attr-defined]
 

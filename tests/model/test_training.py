@@ -41,7 +41,7 @@ def test_sklearn_run_saves_its_card_and_both_forms() -> None:
     result = sklearn_model.main(["--no-pin", "--estimator", "linear", "--seed", "3", *RED_ONLY])
     stored = bentoml.models.get(result["tag"])
     card = read_card("sklearn", stored)
-    assert card.features == list(MODEL_INPUTS) and card.estimator == "linear" and card.layout == "pooled"
+    assert card.features == list(MODEL_INPUTS) and card.estimator == "linear" and card.layout == sklearn_model.LAYOUT
     assert list(card.types) == ["red"]
     red = card.types["red"]
     assert red.metrics.model_dump(mode="json") == result["types"]["red"]["metrics"]

@@ -5,8 +5,17 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from train.evaluation.formats import paper_cell, pct
-from train.evaluation.pooling import ClassifierPooling, Paired, Pooling
+from train.evaluation.pooling import (
+    COST_SLACK,
+    ClassifierPooling,
+    Compared,
+    Paired,
+    Pooling,
+    served_layout,
+    serving_cost,
+)
 from train.evaluation.verdicts import PAPER
+from wine_quality.kinds import KINDS
 from wine_quality.schema import TYPES
 
 if TYPE_CHECKING:
@@ -16,8 +25,25 @@ if TYPE_CHECKING:
 SCRIPTS = {"extra_trees": "sklearn_model", "torch_ensemble": "torch_model", "classifier": "classifier_model"}
 
 
-def _served_by(family: str) -> str:
-    return f" `python -m train.{SCRIPTS[family]}` trains this layout by default." if family in SCRIPTS else ""
+def kind_of(family: str) -> str:
+    """The model kind (KINDS) a family is served as."""
+    return next(k for k, kind in KINDS.items() if kind.train_module == f"train.{SCRIPTS[family]}")
+
+
+def _served_by(family: str, compared: Compared) -> str:
+    """Which layout the family's training script trains by default, and why where it is not the accurate one."""
+    if family not in SCRIPTS:
+        return ""
+    cost = serving_cost().get(kind_of(family))
+    served = served_layout(compared.choice, cost)
+    said = f" `python -m train.{SCRIPTS[family]}` trains {served.replace('_', ' ')} by default"
+    if served == compared.choice or cost is None:
+        return said + "."
+    figures = "; ".join(f"{t} {cost['pooled'][t]:.1f} vs {cost['per_type'][t]:.1f}" for t in TYPES)
+    return (
+        f"{said}: pooled costs more to serve (ms a 1,000 wines, one thread, pooled vs per type: {figures}; "
+        "reports/pooling/serving_cost.json)."
+    )
 
 
 def poolings(report: Report) -> list[Pooling]:
@@ -98,7 +124,10 @@ def _choices(found: list[Pooling]) -> list[str]:
     lines = [
         "The rule: pool when the pooled model's MAD is not worse than the per-type model's on either type (paired "
         "difference at most one standard error above zero); else one model per type, each type answered by its own "
-        "model (the per-type rows: red's MAD is then today's red-only model's, white's the white-only model's).",
+        "model (the per-type rows: red's MAD is then today's red-only model's, white's the white-only model's). The "
+        f"layout served is the accurate one unless pooled costs a type's wines more than {COST_SLACK:g}x one model per "
+        "type to serve (`python -m benchmarks.layout_cost`): then one model per type, which answers red wines at the "
+        "red model's cost, as before white wines were served.",
         "",
     ]
     for pooling in found:
@@ -106,7 +135,8 @@ def _choices(found: list[Pooling]) -> list[str]:
         helps = "helps red" if red.lower else "does not clearly change red" if red.not_worse else "hurts red"
         lines.append(
             f"- `{pooling.model}`: **{pooling.choice.replace('_', ' ')}**. Pooling {helps}, the smaller set (MAD "
-            f"{red.mean:+.4f} ± {red.se:.4f}); white {white.mean:+.4f} ± {white.se:.4f}." + _served_by(pooling.model)
+            f"{red.mean:+.4f} ± {red.se:.4f}); white {white.mean:+.4f} ± {white.se:.4f}."
+            + _served_by(pooling.model, pooling)
         )
     return lines
 
@@ -117,5 +147,5 @@ def _classifier(pooling: ClassifierPooling | None) -> list[str]:
     parts = [f"{t} {_paired(pooling.brier(t))}" for t in TYPES]
     return [
         f"- the grade classifier (multi-class Brier score, the same rule): **{pooling.choice.replace('_', ' ')}**; "
-        f"pooled − per type: {'; '.join(parts)}." + _served_by("classifier"),
+        f"pooled − per type: {'; '.join(parts)}." + _served_by("classifier", pooling),
     ]

@@ -2,14 +2,22 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass
+from pathlib import Path
 
 import numpy as np
 
 from train.evaluation.classification import ClassifierResult
 from train.evaluation.results import Json, ModelResult
 from wine_quality.card import Layout
+from wine_quality.settings import PROJECT_ROOT
+
+# What each kind's layouts cost to serve, measured by `python -m benchmarks.layout_cost`: kind -> layout -> wine type ->
+# ms a 1,000 wines, one thread.
+SERVING_COST = PROJECT_ROOT / "reports" / "pooling" / "serving_cost.json"
+COST_SLACK = 1.1  # pooled may cost a type's wines this much more than one model per type: measurement noise, not cost
 
 
 @dataclass(frozen=True)
@@ -43,6 +51,25 @@ class Paired:
 def _layout(pooled_minus_per_type: Iterable[Paired]) -> Layout:
     """Pooled when it is not worse than one model per type on any type (within one standard error)."""
     return "pooled" if all(p.not_worse for p in pooled_minus_per_type) else "per_type"
+
+
+def serving_cost(path: Path = SERVING_COST) -> dict[str, dict[str, dict[str, float]]]:
+    """The committed serving cost of every kind's layouts (empty when it was never measured)."""
+    if not path.exists():
+        return {}
+    cost: dict[str, dict[str, dict[str, float]]] = json.loads(path.read_text())["ms_per_1000_wines_one_thread"]
+    return cost
+
+
+def served_layout(accurate: Layout, cost: Mapping[str, Mapping[str, float]] | None) -> Layout:
+    """The layout a kind's training script trains by default. Pooled where the evaluation found it not worse in
+    accuracy (`accurate`) and it costs no type's wines more to serve than one model per type (within COST_SLACK): a
+    second type of wine must cost the first neither accuracy nor speed. A per-type form answers each type's wines with
+    that type's model alone, so it costs what a model of one type costs."""
+    if accurate == "per_type" or not cost:
+        return accurate
+    slower = [t for t in cost["per_type"] if cost["pooled"][t] > COST_SLACK * cost["per_type"][t]]
+    return "per_type" if slower else "pooled"
 
 
 class Compared:
