@@ -46,7 +46,8 @@ def _header(results: dict[str, Any], raw: str) -> list[str]:
         f"{o['seconds']:g} s after an unrecorded {o['warmup_s']:g} s warm-up of each load per target; single rows at "
         f"{', '.join(map(str, o['clients']))} clients, 1,000-row requests at "
         f"{', '.join(map(str, o['batch_clients']))}. "
-        "Bodies are real rows of both data files in rotation (500 single rows; three different 1,000-row batches).",
+        "Bodies are real red wines in rotation, sent without a type (500 single rows; three different 1,000-row "
+        "batches of the red file).",
         "",
         "## What was measured",
         "",
