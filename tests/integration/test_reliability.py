@@ -154,8 +154,13 @@ def test_sigterm_answers_what_was_accepted_refuses_the_rest_and_exits_0(tmp_path
     finally:
         srv.stop()
     assert exit_code == 0
-    accepted = [a for a in record.answers if a[0] < record.acted]  # in flight or done when the signal came
-    assert len(accepted) > 20 and record.failures(before=record.acted) == []
+    # in flight or done when the signal came. A request begun in the last instant before it may reach the server
+    # after it, on a new connection (the client's pool opens one when none is free): a refused connection was never
+    # accepted (an accepted one that broke is a read or protocol error, not ConnectError)
+    accepted = [
+        a for a in record.answers if a[0] < record.acted and not (a[2] == "ConnectError" and a[0] > record.acted - 0.1)
+    ]
+    assert len(accepted) > 20 and [a for a in accepted if a[2] != 200] == []
     late = [a for a in record.answers if a[0] > record.acted + 0.3]
     assert late, "the load kept trying after the signal"
     assert all(status != 200 and seconds < 2 for _, seconds, status in late), late[:5]
