@@ -83,22 +83,20 @@ def forest_steps(pipeline: Pipeline) -> tuple[list[StandardScaler], list[Any]] |
     return [step for _, step in pre], [t.tree_ for t in getattr(estimator, "estimators_", [estimator])]
 
 
-def scaling(
-    scalers: list[StandardScaler], x: str, prefix: str = ""
-) -> tuple[list[onnx.NodeProto], list[TensorProto], str]:
+def scaling(scalers: list[StandardScaler], x: str) -> tuple[list[onnx.NodeProto], list[TensorProto], str]:
     """Nodes computing (x - mean) / scale for each scaler in turn, as StandardScaler.transform does, and the output."""
     nodes, initializers, current = [], [], x
     for i, scaler in enumerate(scalers):
-        mean, scale = f"{prefix}mean_{i}", f"{prefix}scale_{i}"
+        mean, scale = f"mean_{i}", f"scale_{i}"
         initializers += [
             numpy_helper.from_array(np.asarray(scaler.mean_, dtype=np.float64), mean),
             numpy_helper.from_array(np.asarray(scaler.scale_, dtype=np.float64), scale),
         ]
         nodes += [
-            helper.make_node("Sub", [current, mean], [f"{prefix}centred_{i}"]),
-            helper.make_node("Div", [f"{prefix}centred_{i}", scale], [f"{prefix}scaled_{i}"]),
+            helper.make_node("Sub", [current, mean], [f"centred_{i}"]),
+            helper.make_node("Div", [f"centred_{i}", scale], [f"scaled_{i}"]),
         ]
-        current = f"{prefix}scaled_{i}"
+        current = f"scaled_{i}"
     return nodes, initializers, current
 
 
