@@ -219,11 +219,15 @@ def _typed_rows(value: Any, handler: ValidatorFunctionWrapHandler, info: Validat
         return TypedRows(handler(value), None)
     columns = info.data.get("columns")
     if columns != TYPED_COLUMNS or not isinstance(value, list):
-        if columns is not None and isinstance(value, list):
-            long = [i for i, row in enumerate(value) if isinstance(row, list) and len(row) == len(TYPED_COLUMNS)]
-            if long:
-                raise PydanticCustomError("wine_rows", ROWS_NOT_COLUMNS, {"row": long[0], "values": 12, "columns": 11})
-        return TypedRows(handler(value), None)
+        try:
+            return TypedRows(handler(value), None)
+        except ValidationError:  # rows of 12 values for 11 columns fail as too long: said in the columns' terms
+            if columns is not None and isinstance(value, list):
+                long = [i for i, row in enumerate(value) if isinstance(row, list) and len(row) == len(TYPED_COLUMNS)]
+                if long:
+                    problem = {"row": long[0], "values": 12, "columns": 11}
+                    raise PydanticCustomError("wine_rows", ROWS_NOT_COLUMNS, problem) from None
+            raise
     short = [i for i, row in enumerate(value) if not isinstance(row, list) or len(row) != len(TYPED_COLUMNS)]
     if short:
         row = value[short[0]]

@@ -204,8 +204,17 @@ class Wines:
         return len(self.rows)
 
     @property
+    def one_type(self) -> WineType | None:
+        """The type of every wine when they are all of one (nearly every request), else None."""
+        n_white = int(np.count_nonzero(self.white))
+        return "red" if n_white == 0 else "white" if n_white == len(self.white) else None
+
+    @property
     def types(self) -> list[WineType]:
         """Each wine's type, in order."""
+        one = self.one_type
+        if one is not None:  # nearly every request
+            return [one] * len(self.white)
         return ["white" if w else "red" for w in self.white.tolist()]
 
     def model_input(self) -> np.ndarray:

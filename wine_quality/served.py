@@ -18,6 +18,8 @@ from wine_quality.schema import FEATURE_NAMES, TARGET_HIGH, TARGET_LOW, TYPES, W
 from wine_quality.settings import Settings
 from wine_quality.store import ModelStoreError, find_stored, read_card
 
+_WITHIN: list[str] = []  # the out-of-range features of a row within range: shared by every such row, never changed
+
 
 class ServedModelInfo(ModelCard):
     """A served model as `/models` describes it: its card (each type's figures in `types`), its version, and how
@@ -154,14 +156,17 @@ class ServedModel:
     def outside_training_range(self, rows: np.ndarray, white: np.ndarray) -> list[list[str]]:
         """For each row [N, 11], the features whose value lies outside what the model saw of its type in training;
         `type` first for a wine of a type the model was not trained on."""
-        flagged: list[list[str]] = [[] for _ in range(len(rows))]
+        # the rows within range, nearly all, share one empty list, which nothing changes; a flagged row gets its own
+        flagged: list[list[str]] = [_WITHIN] * len(rows)
         for wine_type, of_type in by_type(white):
             if wine_type not in self.card.types:
-                for row in np.arange(len(rows))[of_type]:
-                    flagged[row].append("type")
+                for row in np.arange(len(rows))[of_type].tolist():
+                    flagged[row] = ["type"]
         flags = self.outside(rows, white)
         if flags.any():
             for row, column in zip(*np.nonzero(flags), strict=True):
+                if flagged[row] is _WITHIN:
+                    flagged[row] = []
                 flagged[row].append(FEATURE_NAMES[column])
         return flagged
 

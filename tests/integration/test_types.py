@@ -91,6 +91,27 @@ def test_a_wrong_type_is_a_400_naming_the_field(client: httpx.Client) -> None:
     assert batch.status_code == 400 and "row 1, type" in batch.text
     untyped = client.post("/predict_batch", json={"model": "sklearn", "columns": list(FEATURE_NAMES), "data": rows})
     assert untyped.status_code == 400  # a type value without its column is not a measurement
+    assert "row 0: 12 values for 11 columns" in untyped.text  # said in the columns' terms, not as a long tuple
+    short = [[*EXAMPLE.values(), "white"], list(EXAMPLE.values())]
+    typed = client.post("/predict_batch", json={"model": "sklearn", "columns": [*FEATURE_NAMES, "type"], "data": short})
+    assert typed.status_code == 400 and "row 1: 11 values for 12 columns" in typed.text
+
+
+@pytest.mark.parametrize("kind", ["sklearn", "torch"])
+def test_in_a_batch_only_the_wines_out_of_range_are_flagged(client: httpx.Client, kind: str) -> None:
+    """Each wine's out-of-range features are its own: one strong red wine among typical ones is the only one flagged,
+    as samples and as columns, and a wine of each type in one batch is judged by its own type's ranges."""
+    batch = wines(RED, 4)
+    batch[1]["alcohol"] = 20.0  # within the schema's bounds, above every red wine of the training data
+    samples = ok(client.post("/predict_batch", json={"model": kind, "samples": batch}))["predictions"]
+    rows = [[w[n] for n in FEATURE_NAMES] for w in batch]
+    columns = {"model": kind, "columns": list(FEATURE_NAMES), "data": rows}
+    by_columns = ok(client.post("/predict_batch", json=columns))["predictions"]
+    for answers in (samples, by_columns):
+        assert [a["outside_training_range"] for a in answers] == [[], ["alcohol"], [], []]
+    mixed = [{**batch[1], "type": "red"}, {**wines(WHITE, 1)[0], "type": "white"}, {**batch[0], "type": "red"}]
+    answers = ok(client.post("/predict_batch", json={"model": kind, "samples": mixed}))["predictions"]
+    assert [a["outside_training_range"] for a in answers] == [["alcohol"], [], []]
 
 
 @pytest.mark.parametrize("form", ["dataframe_split", "csv"])

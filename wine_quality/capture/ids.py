@@ -20,8 +20,9 @@ _last = 0  # the last 60-bit time field given out: milliseconds << 12 | 12-bit f
 _RANDOM_BITS = 62
 _RANDOM_MASK = (1 << _RANDOM_BITS) - 1
 _VERSION_AND_VARIANT = 0x7 << 76 | 0b10 << 62
-_FEW = 16  # up to this many ids, Python's integers; more, numpy's arrays (1,000 ids: 2.2 -> 0.2 ms)
-_HEX = np.frombuffer(b"0123456789abcdef", dtype=np.uint8)
+_FEW = 16  # up to this many ids, Python's integers; more, numpy's arrays (1,000 ids: 2.2 -> 0.1 ms)
+# each byte's two hexadecimal digits as one little-endian 16-bit value: a byte array indexes it into text
+_PAIRS = np.array([int.from_bytes(f"{i:02x}".encode(), "little") for i in range(256)], dtype="<u2")
 _DIGITS = np.array([i for i in range(36) if i not in (8, 13, 18, 23)])  # where the 32 digits go among the dashes
 
 
@@ -54,15 +55,18 @@ def new_ids(n: int) -> list[str]:
     times = _times(n)
     if n <= _FEW:
         return [_text(s, int.from_bytes(noise[8 * i : 8 * i + 8])) for i, s in enumerate(times)]
-    # the same bits as _text, as two big-endian 64-bit halves per id, spelled out in hexadecimal digits at once
+    # the same bits as _text, as two big-endian 64-bit halves per id, spelled out in hexadecimal digits at once; each
+    # id's text ends with a space, so that one split in C cuts them apart (1,000 ids: 0.17 -> 0.10 ms)
     stamps = np.arange(times.start, times.stop, dtype=np.uint64)
+    octets = np.empty((n, 16), dtype=np.uint8)
     high = (stamps >> np.uint64(12)) << np.uint64(16) | np.uint64(0x7000) | (stamps & np.uint64(0xFFF))
     low = np.frombuffer(noise, dtype=">u8") & np.uint64(_RANDOM_MASK) | np.uint64(0b10 << 62)
-    octets = np.hstack([half.astype(">u8").view(np.uint8).reshape(n, 8) for half in (high, low)])
-    text = np.full((n, 36), ord("-"), dtype=np.uint8)
-    text[:, _DIGITS] = _HEX[np.stack([octets >> 4, octets & 0xF], axis=2).reshape(n, 32)]
-    joined = text.tobytes().decode("ascii")
-    return [joined[i : i + 36] for i in range(0, 36 * n, 36)]
+    octets[:, :8] = high.astype(">u8").view(np.uint8).reshape(n, 8)
+    octets[:, 8:] = low.astype(">u8").view(np.uint8).reshape(n, 8)
+    text = np.full((n, 37), ord("-"), dtype=np.uint8)
+    text[:, 36] = ord(" ")
+    text[:, _DIGITS] = _PAIRS[octets].view(np.uint8).reshape(n, 32)
+    return text.tobytes().decode("ascii").split()
 
 
 def id_time(text: str) -> float | None:
