@@ -170,7 +170,7 @@ class DataPlane:
                     runtime=served.runtime,
                     kind=served.kind,
                     features=wines.rows,
-                    wine_types=wines.types,
+                    wine_types=wines.one_type or wines.types,  # one type: stored once for the batch
                     outside=outside,
                     **outputs,
                 )
