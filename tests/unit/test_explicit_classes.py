@@ -75,3 +75,39 @@ def test_a_batch_gives_its_rows_in_order_whatever_its_form() -> None:
         }
     )
     assert np.array_equal(typed.wines().rows, rows) and typed.wines().types == ["white"] * 3
+
+
+def _checks(annotation: object) -> list[str]:
+    """The names of the checks an optional field's annotation holds (its `Annotated` member's metadata)."""
+    (member,) = [a for a in typing.get_args(annotation) if a is not type(None)]
+    return [type(m).__name__ for m in typing.get_args(member)[1:]]
+
+
+def test_the_batch_checks_run_twice_in_bentoml_s_copy() -> None:
+    """BentoML's request model over ours (upstream report 7 of docs/patches.md) holds each check of `samples` and
+    `data` twice; through it, batches parse to the same wines and bad rows are refused with the same words.
+
+    The first assertion is the canary: once BentoML keeps the metadata once, it fails, and the note on the batch
+    checks running twice (payloads._typed_rows, schema._checked_rows) can go."""
+    from _bentoml_sdk.io_models import ensure_io_descriptor
+    from pydantic import ValidationError
+
+    copy = ensure_io_descriptor(BatchRequest)
+    for field in ("samples", "data"):
+        ours, theirs = (_checks(m.model_fields[field].annotation) for m in (BatchRequest, copy))
+        assert ours and sorted(theirs) == sorted(ours * 2)
+    names = [f.name for f in FEATURES]
+    row = [f.low + (f.high - f.low) / 3 for f in FEATURES]
+    row[5] = row[6] / 2  # free SO2 within total
+    typed = {"model": "torch", "columns": [*names, "type"], "data": [[*row, "white"], [*row, "red"]]}
+    for model in (BatchRequest, copy):
+        wines = model.model_validate(typed).wines()
+        assert wines.types == ["white", "red"] and np.array_equal(wines.rows, np.array([row, row]))
+    bad = {"model": "torch", "columns": names, "data": [row, [*row, "white"]]}
+    said = []
+    for model in (BatchRequest, copy):
+        try:
+            model.model_validate(bad)
+        except ValidationError as exc:
+            said.append(exc.errors()[0]["msg"])
+    assert len(said) == 2 and said[0] == said[1] and said[0].startswith("row 1: 12 values for 11 columns")
