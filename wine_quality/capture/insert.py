@@ -3,9 +3,10 @@
 Going through `predictions.insert()` with a dict per wine cost about 40 us a wine in the entry process (SQLAlchemy
 builds and processes each dict's parameters), while the writer's thread held the GIL: a flush of a second's wines
 held the event loop back for tens of milliseconds, which showed in the capture's p99. Here a flush's batches are
-merged column by column; a value that all the wines of a batch share is converted once for the batch, the others
-one by one, each by the dialect's own bind processor (SQLite's text times and JSON text, psycopg's Json), so what
-reaches the database is what SQLAlchemy would send. Floats need none: they come from float64 arrays.
+merged column by column; a value that all the wines of a batch share is converted once for the batch (once for
+the flush, when many single wines' batches share it), the others one by one, each by the dialect's own bind
+processor (SQLite's text times and JSON text, psycopg's Json), so what reaches the database is what SQLAlchemy would
+send. Floats need none: they come from float64 arrays.
 
 Rows go ROWS_PER_STATEMENT at a time in one INSERT ... VALUES (...), (...): an executemany would have sqlite3 let go
 of the GIL around each row's step and wait to take it back from the busy event loop, a hand-over per wine that cost
@@ -40,6 +41,18 @@ SHARED_ONCE_ROWS = 64  # a batch this large gets statements of its own, its shar
 REPEATED = {"outside_training_range"}  # JSON values that repeat (mostly []): each distinct one converted once
 
 
+def _converted(process: Callable[[Any], Any], value: Any, seen: dict[Any, Any]) -> Any:
+    """process(value), converted once for each distinct value (a list's key is its tuple)."""
+    key = tuple(value) if isinstance(value, list) else value
+    try:
+        return seen[key]
+    except KeyError:
+        seen[key] = converted = process(value)
+        return converted
+    except TypeError:  # unhashable (a mapping): converted on its own
+        return process(value)
+
+
 class Inserter:
     """Captured batches into the predictions table, for one dialect."""
 
@@ -71,7 +84,8 @@ class Inserter:
         """The rows of batches made by `batch.columns`, as the driver takes them: an object array [rows, names] (by
         default every column, in the table's order; numpy flattens it for each INSERT in C: 0.9 ms a 1,000 wines of
         1,000-wine batches, where tuples zipped row by row and chained cost 1.5)."""
-        table = np.empty((sum(b.n for b in batches), len(names)), dtype=object)
+        sizes = [b.n for b in batches]
+        table = np.empty((sum(sizes), len(names)), dtype=object)
         if not batches:
             return table
         first = names.index(FEATURE_COLUMNS[0])  # the measurements stay side by side in any names of the table's order
@@ -80,20 +94,26 @@ class Inserter:
             if name in FEATURE_COLUMNS:
                 continue
             process, column = self.process.get(name), []
-            seen: dict[Any, Any] = {}
-            for batch in batches:
-                if name not in batch.each:
-                    column.extend([self._bound(name, batch.shared[name])] * batch.n)
+            seen: dict[Any, Any] = {}  # each distinct value converted once (route, model, `[]` out of range, ...)
+            for batch, n in zip(batches, sizes, strict=True):
+                values = batch.each.get(name)
+                if values is None:  # one value for the batch's wines: for single wines, nearly every column
+                    value = batch.shared[name]
+                    bound = value if process is None else _converted(process, value, seen)
+                    if n == 1:
+                        column.append(bound)
+                    else:
+                        column.extend([bound] * n)
                 elif process is None:
-                    column.extend(batch.each[name])
+                    column.extend(values)
                 elif name in REPEATED:
-                    for value in batch.each[name]:
+                    for value in values:
                         key = tuple(value)
                         if key not in seen:
                             seen[key] = process(value)
                         column.append(seen[key])
                 else:
-                    column.extend(process(value) for value in batch.each[name])
+                    column.extend(process(value) for value in values)
             table[:, slot] = np.fromiter(column, dtype=object, count=len(column))  # a list value stays one value
         return table
 
