@@ -206,8 +206,8 @@ class Wines:
     @property
     def one_type(self) -> WineType | None:
         """The type of every wine when they are all of one (nearly every request), else None."""
-        n_white = int(np.count_nonzero(self.white))
-        return "red" if n_white == 0 else "white" if n_white == len(self.white) else None
+        parts = by_type(self.white)
+        return parts[0][0] if len(parts) == 1 else None
 
     @property
     def types(self) -> list[WineType]:
